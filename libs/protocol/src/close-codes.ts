@@ -1,0 +1,82 @@
+/**
+ * WebSocket close codes used by Switchboard (SPEC §7). The SDK's reaction to each code is part of
+ * the contract: see {@link CLOSE_CODE_ACTIONS}.
+ */
+export const CloseCode = {
+  /** Normal closure. */
+  Normal: 1000,
+  /** The instance is shutting down; reconnect elsewhere with jittered backoff. */
+  GoingAway: 1001,
+  /** A protocol violation (unmasked frame, reserved bits, bad control frame). */
+  ProtocolError: 1002,
+  /** A binary frame was sent; only JSON text frames are accepted. */
+  UnsupportedData: 1003,
+  /** The socket died without a close frame (reported locally, never sent). */
+  Abnormal: 1006,
+  /** A text frame was not valid UTF-8. */
+  InvalidPayload: 1007,
+  /** Policy violation: flooding or repeated errors. */
+  PolicyViolation: 1008,
+  /** A message exceeded `WS_MAX_PAYLOAD_BYTES`. */
+  MessageTooBig: 1009,
+  /** An internal server error. */
+  InternalError: 1011,
+  /** Missing, invalid, expired or already used ticket (or invalid Bearer token). */
+  Unauthorized: 4001,
+  /** The session (access token) expired. */
+  SessionExpired: 4002,
+  /** The session was revoked (logout) or the connection is forbidden. */
+  SessionRevoked: 4003,
+  /** Slow consumer: unsent data exceeded `WS_SEND_BUFFER_MAX_BYTES`. */
+  SlowConsumer: 4008,
+  /** Replaced by a newer connection of the same user. */
+  Replaced: 4009,
+  /** Too many connection attempts; the reason says `retry after N s`. */
+  TooManyAttempts: 4029,
+} as const;
+
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** What a client should do after a close code (the "client SDK does" column of SPEC §7). */
+export type CloseAction =
+  | 'none'
+  | 'reconnect'
+  | 'new-ticket'
+  | 'refresh-token'
+  | 'signed-out'
+  | 'replaced'
+  | 'wait';
+
+export const CLOSE_CODE_ACTIONS: Readonly<Record<number, CloseAction>> = {
+  [CloseCode.Normal]: 'none',
+  [CloseCode.GoingAway]: 'reconnect',
+  [CloseCode.ProtocolError]: 'reconnect',
+  [CloseCode.UnsupportedData]: 'reconnect',
+  [CloseCode.Abnormal]: 'reconnect',
+  [CloseCode.InvalidPayload]: 'reconnect',
+  [CloseCode.PolicyViolation]: 'reconnect',
+  [CloseCode.MessageTooBig]: 'reconnect',
+  [CloseCode.InternalError]: 'reconnect',
+  [CloseCode.Unauthorized]: 'new-ticket',
+  [CloseCode.SessionExpired]: 'refresh-token',
+  [CloseCode.SessionRevoked]: 'signed-out',
+  [CloseCode.SlowConsumer]: 'reconnect',
+  [CloseCode.Replaced]: 'replaced',
+  [CloseCode.TooManyAttempts]: 'wait',
+};
+
+/** The action for any close code; unknown codes reconnect with backoff. */
+export function closeAction(code: number): CloseAction {
+  return CLOSE_CODE_ACTIONS[code] ?? 'reconnect';
+}
+
+/** Parses the seconds out of a `4029` reason (`retry after N s`); null when absent. */
+export function retryAfterSeconds(reason: string): number | null {
+  const match = /^retry after (\d+) s$/.exec(reason);
+  return match ? Number(match[1]) : null;
+}
+
+/** Builds the `4029` close reason. */
+export function retryAfterReason(seconds: number): string {
+  return `retry after ${Math.max(1, Math.ceil(seconds))} s`;
+}

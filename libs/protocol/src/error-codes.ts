@@ -1,0 +1,12 @@
+/** Codes carried by `error` frames (SPEC §6). An error frame never closes the socket by itself. */
+export const ErrorCode = {
+  BadJson: 'bad_json',
+  BadEnvelope: 'bad_envelope',
+  UnknownType: 'unknown_type',
+  ValidationFailed: 'validation_failed',
+  Forbidden: 'forbidden',
+  NotMember: 'not_member',
+  RateLimited: 'rate_limited',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { type INestApplication, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module';
+import type { AppConfig } from './config/app-config';
+import { PinoLoggerService } from './logging/logger';
+import { SwitchboardWsAdapter } from './realtime/ws.adapter';
+
+const JSON_BODY_LIMIT = '16kb';
+
+/** Builds the application (not yet listening) from a validated configuration. */
+export async function createApp(config: AppConfig, logger: Logger): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    logger: new PinoLoggerService(logger),
+    bodyParser: false,
+    httpsOptions: config.tls && {
+      cert: readFileSync(config.tls.certFile),
+      key: readFileSync(config.tls.keyFile),
+    },
+  });
+  app.disable('x-powered-by');
+  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  app.enableCors({
+    origin: [...config.allowedOrigins],
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 600,
+  });
+  app.useGlobalPipes(
+    new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+  );
+  app.useWebSocketAdapter(new SwitchboardWsAdapter(app));
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,55 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { RevocationStore } from './revocation-store.interface';
+import type { Session } from './session';
+import { TokenError } from './token.errors';
+import { TokenVerifier } from './token-verifier.service';
+
+/** Turns an access token into a live session: signature, claims, expiry and revocation. */
+@Injectable()
+export class AuthService {
+  private readonly graceMs: number;
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    @Inject(RevocationStore) private readonly revocations: RevocationStore,
+    config: AppConfig,
+  ) {
+    this.graceMs = config.jwt.clockToleranceS * 1000;
+  }
+
+  /** Checks the token alone: signature, algorithm and claims. @throws TokenError */
+  verify(token: string): Promise<Session> {
+    return this.verifier.verify(token);
+  }
+
+  /** @throws StoreUnavailableError */
+  isRevoked(session: Session): Promise<boolean> {
+    return this.revocations.isRevoked(session.sessionId);
+  }
+
+  /** The token, and its session not revoked. @throws TokenError; StoreUnavailableError */
+  async authenticate(token: string): Promise<Session> {
+    const session = await this.verifier.verify(token);
+    if (await this.isRevoked(session)) {
+      throw new TokenError('revoked', 'session revoked');
+    }
+    return session;
+  }
+
+  /** Whether the session's token is past its `exp` (plus the allowed clock skew). */
+  isExpired(session: Session, now = Date.now()): boolean {
+    return now >= this.deadline(session);
+  }
+
+  /** The moment the server stops honouring the session, in ms since the epoch. */
+  deadline(session: Session): number {
+    return session.expiresAt + this.graceMs;
+  }
+
+  /** Revokes the session everywhere until its token would have expired anyway. */
+  async revoke(session: Session): Promise<void> {
+    const ttlMs = Math.max(1000, this.deadline(session) - Date.now());
+    await this.revocations.revoke(session.sessionId, ttlMs);
+  }
+}

@@ -1,0 +1,35 @@
+import { type OnApplicationShutdown } from '@nestjs/common';
+import { ExpiringMap } from '../common/expiring-map';
+import type { RevocationStore } from './revocation-store.interface';
+
+/** In-process revocations for the embedded (single-instance) mode. */
+export class MemoryRevocationStore implements RevocationStore, OnApplicationShutdown {
+  private readonly revoked = new ExpiringMap<string, true>();
+  private readonly listeners = new Set<(sessionId: string) => void>();
+
+  revoke(sessionId: string, ttlMs: number): Promise<void> {
+    this.revoked.set(sessionId, true, ttlMs);
+    for (const listener of this.listeners) {
+      listener(sessionId);
+    }
+    return Promise.resolve();
+  }
+
+  isRevoked(sessionId: string): Promise<boolean> {
+    return Promise.resolve(this.revoked.has(sessionId));
+  }
+
+  revokedAmong(sessionIds: readonly string[]): Promise<Set<string>> {
+    return Promise.resolve(new Set(sessionIds.filter((id) => this.revoked.has(id))));
+  }
+
+  onRevoked(listener: (sessionId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onApplicationShutdown(): void {
+    this.revoked.dispose();
+    this.listeners.clear();
+  }
+}

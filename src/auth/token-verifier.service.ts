@@ -1,0 +1,126 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { AppConfig } from '../config/app-config';
+import { type Session, sha256 } from './session';
+import { TokenError } from './token.errors';
+
+const MAX_USER_ID_LENGTH = 128;
+const MAX_NAME_LENGTH = 128;
+const MAX_ROOM_PATTERNS = 100;
+/** Seconds a fetched JWKS stays fresh, and the least time between two fetches on unknown `kid`s. */
+const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
+const JWKS_COOLDOWN_MS = 30_000;
+
+type VerificationKey = Uint8Array | KeyObject | JWTVerifyGetKey;
+
+/**
+ * Verifies access tokens. The accepted algorithms come from the configuration, never from the
+ * token: HS256 with `JWT_SECRET`, RS256 or ES256 with `JWT_PUBLIC_KEY` (from the key's type), and
+ * RS256/ES256 from `JWT_JWKS_URL`. `exp` is required; `nbf`, `iss` and `aud` are honoured.
+ */
+@Injectable()
+export class TokenVerifier {
+  private readonly key: VerificationKey;
+  private readonly algorithms: string[];
+
+  constructor(private readonly config: AppConfig) {
+    const source = config.jwt.key;
+    switch (source.kind) {
+      case 'secret':
+        this.key = new TextEncoder().encode(source.secret);
+        this.algorithms = ['HS256'];
+        break;
+      case 'public-key': {
+        const key = createPublicKey(source.pem);
+        this.key = key;
+        this.algorithms = [algorithmFor(key)];
+        break;
+      }
+      case 'jwks':
+        this.key = createRemoteJWKSet(new URL(source.url), {
+          cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
+          cooldownDuration: JWKS_COOLDOWN_MS,
+        });
+        this.algorithms = ['RS256', 'ES256'];
+        break;
+      default: {
+        const unreachable: never = source;
+        throw new Error(`unknown key source ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  /** @throws TokenError with `expired` or `invalid`. */
+  async verify(token: string): Promise<Session> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key as Uint8Array, {
+        algorithms: this.algorithms,
+        issuer: this.config.jwt.issuer,
+        audience: this.config.jwt.audience,
+        clockTolerance: this.config.jwt.clockToleranceS,
+        requiredClaims: ['exp'],
+      }));
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) {
+        throw new TokenError('expired', 'access token expired');
+      }
+      if (error instanceof joseErrors.JOSEError) {
+        throw new TokenError('invalid', `access token rejected: ${error.code}`);
+      }
+      throw error;
+    }
+    return sessionFromPayload(payload, token);
+  }
+}
+
+function algorithmFor(key: KeyObject): string {
+  if (key.asymmetricKeyType === 'rsa') {
+    return 'RS256';
+  }
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+    return 'ES256';
+  }
+  throw new Error('JWT_PUBLIC_KEY must be an RSA or EC P-256 public key');
+}
+
+function sessionFromPayload(payload: JWTPayload, token: string): Session {
+  const { sub, exp } = payload;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {
+    throw new TokenError('invalid', 'access token rejected: sub must be a non-empty string');
+  }
+  const name = [payload.name, payload.preferred_username].find(
+    (value): value is string => typeof value === 'string' && value.length > 0,
+  );
+  const sid = [payload.sid, payload.jti].find(
+    (value): value is string => typeof value === 'string' && value.length > 0,
+  );
+  return {
+    userId: sub,
+    name: (name ?? sub).slice(0, MAX_NAME_LENGTH),
+    sessionId: sid ?? sha256(token),
+    expiresAt: (exp as number) * 1000,
+    rooms: roomPatterns(payload.rooms),
+  };
+}
+
+function roomPatterns(claim: unknown): string[] | null {
+  if (claim === undefined) {
+    return null;
+  }
+  if (
+    !Array.isArray(claim) ||
+    claim.length > MAX_ROOM_PATTERNS ||
+    !claim.every((pattern) => typeof pattern === 'string' && pattern.length <= 128)
+  ) {
+    throw new TokenError('invalid', 'access token rejected: rooms must be an array of strings');
+  }
+  return claim as string[];
+}

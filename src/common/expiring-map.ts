@@ -1,0 +1,68 @@
+/** A Map whose entries expire. Expired entries are invisible at once and swept periodically. */
+export class ExpiringMap<K, V> {
+  private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(sweepIntervalMs = 10_000) {
+    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  set(key: K, value: V, ttlMs: number): void {
+    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+  }
+
+  get(key: K): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      return undefined;
+    }
+    if (entry.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  /** Returns the live value and its remaining lifetime, or undefined. */
+  entry(key: K): { value: V; ttlMs: number } | undefined {
+    const value = this.get(key);
+    const entry = this.entries.get(key);
+    return value === undefined || entry === undefined
+      ? undefined
+      : { value, ttlMs: entry.expiresAt - Date.now() };
+  }
+
+  has(key: K): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Returns the live value and removes it, in one step. */
+  take(key: K): V | undefined {
+    const value = this.get(key);
+    this.entries.delete(key);
+    return value;
+  }
+
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  dispose(): void {
+    clearInterval(this.sweeper);
+    this.entries.clear();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt <= now) {
+        this.entries.delete(key);
+      }
+    }
+  }
+}

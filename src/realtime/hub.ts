@@ -1,0 +1,130 @@
+import { Injectable } from '@nestjs/common';
+import type { Connection } from './connection';
+
+export type AdmissionRefusal = 'capacity' | 'ip_limit';
+
+/** A place reserved for a handshake in progress; released once, when it ends either way. */
+export interface Admission {
+  readonly ip: string;
+  release(): void;
+}
+
+/**
+ * The sockets this instance holds, indexed by connection, user and session, and the per-instance
+ * admission counters (`MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP`). Handshakes in progress count
+ * against the limits, so a burst of concurrent upgrades cannot overshoot them.
+ */
+@Injectable()
+export class Hub {
+  private readonly byId = new Map<string, Connection>();
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly bySession = new Map<string, Set<Connection>>();
+  private readonly perIp = new Map<string, number>();
+  private pending = 0;
+  private drainingSince: number | null = null;
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get draining(): boolean {
+    return this.drainingSince !== null;
+  }
+
+  startDraining(): void {
+    this.drainingSince ??= Date.now();
+  }
+
+  /** Reserves a place for a handshake from `ip`, or says which limit refuses it. */
+  reserve(ip: string, maxConnections: number, maxPerIp: number): Admission | AdmissionRefusal {
+    if (this.byId.size + this.pending >= maxConnections) {
+      return 'capacity';
+    }
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if (fromIp >= maxPerIp) {
+      return 'ip_limit';
+    }
+    this.perIp.set(ip, fromIp + 1);
+    this.pending += 1;
+    let released = false;
+    return {
+      ip,
+      release: () => {
+        if (!released) {
+          released = true;
+          this.pending -= 1;
+          this.decrementIp(ip);
+        }
+      },
+    };
+  }
+
+  /** Turns a reservation into a held connection (its IP place carries over). */
+  add(connection: Connection, admission: Admission): void {
+    admission.release();
+    this.perIp.set(connection.ip, (this.perIp.get(connection.ip) ?? 0) + 1);
+    this.byId.set(connection.id, connection);
+    addTo(this.byUser, connection.userId, connection);
+    addTo(this.bySession, connection.session.sessionId, connection);
+  }
+
+  remove(connection: Connection): boolean {
+    if (!this.byId.delete(connection.id)) {
+      return false;
+    }
+    this.decrementIp(connection.ip);
+    removeFrom(this.byUser, connection.userId, connection);
+    removeFrom(this.bySession, connection.session.sessionId, connection);
+    return true;
+  }
+
+  get(connectionId: string): Connection | undefined {
+    return this.byId.get(connectionId);
+  }
+
+  ofUser(userId: string): ReadonlySet<Connection> {
+    return this.byUser.get(userId) ?? EMPTY;
+  }
+
+  ofSession(sessionId: string): ReadonlySet<Connection> {
+    return this.bySession.get(sessionId) ?? EMPTY;
+  }
+
+  sessionIds(): string[] {
+    return [...this.bySession.keys()];
+  }
+
+  all(): IterableIterator<Connection> {
+    return this.byId.values();
+  }
+
+  private decrementIp(ip: string): void {
+    const count = (this.perIp.get(ip) ?? 1) - 1;
+    if (count <= 0) {
+      this.perIp.delete(ip);
+    } else {
+      this.perIp.set(ip, count);
+    }
+  }
+}
+
+const EMPTY: ReadonlySet<Connection> = new Set();
+
+function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(connection);
+}
+
+function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  const set = index.get(key);
+  if (set !== undefined) {
+    set.delete(connection);
+    if (set.size === 0) {
+      index.delete(key);
+    }
+  }
+}

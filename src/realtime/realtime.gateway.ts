@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { type BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
+import {
+  type OnGatewayConnection,
+  type OnGatewayInit,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { RawData, WebSocket } from 'ws';
+import { CloseCode, ServerMessageType, type WelcomeData } from '@app/protocol';
+import { AuthService } from '../auth/auth.service';
+import { RevocationStore } from '../auth/revocation-store.interface';
+import { AppConfig } from '../config/app-config';
+import { Connection } from './connection';
+import { ConnectionRegistry, type ConnectionEntry } from './connection-registry.interface';
+import { serverFrame } from './frames';
+import { Hub } from './hub';
+import { MessageRouter } from './message-router';
+import type { AcceptedHandshake } from './ws.adapter';
+
+/** `session.expiring` goes out this long before the session ends. */
+const EXPIRY_WARNING_MS = 60_000;
+/** setTimeout's ceiling; longer sessions are caught by the periodic revalidation. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Holds the accepted sockets: welcome, heartbeat, session lifetime, the per-user limit, and
+ * reading messages. The handshake itself was decided by `WsGuard` in the adapter.
+ */
+@WebSocketGateway()
+export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RealtimeGateway.name);
+  private readonly instanceId = randomUUID();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private unsubscribeRevocations: (() => void) | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly hub: Hub,
+    private readonly router: MessageRouter,
+    private readonly auth: AuthService,
+    @Inject(ConnectionRegistry) private readonly registry: ConnectionRegistry,
+    @Inject(RevocationStore) private readonly revocations: RevocationStore,
+  ) {}
+
+  afterInit(): void {
+    this.timers.push(setInterval(() => this.heartbeat(), this.config.ws.heartbeatMs));
+    this.timers.push(
+      setInterval(() => void this.revalidateSessions(), this.config.ws.sessionRevalidateMs),
+    );
+    this.unsubscribeRevocations = this.revocations.onRevoked((sessionId) =>
+      this.closeSession(sessionId, CloseCode.SessionRevoked, 'session revoked'),
+    );
+  }
+
+  handleConnection(socket: WebSocket, req: IncomingMessage, handshake: AcceptedHandshake): void {
+    const { session, admission } = handshake;
+    const connection = new Connection(
+      randomUUID(),
+      socket,
+      session,
+      admission.ip,
+      Date.now(),
+      this.config.ws.sendBufferMaxBytes,
+    );
+    this.hub.add(connection, admission);
+
+    socket.on('pong', () => {
+      connection.awaitingPong = false;
+    });
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) {
+        connection.close(CloseCode.UnsupportedData, 'binary frames are not supported');
+        return;
+      }
+      this.router.handle(connection, data.toString());
+    });
+    socket.on('error', (error: Error & { code?: string }) => {
+      // ws has already chosen the close code (1002, 1007, 1009); nothing to add.
+      this.logger.debug({ msg: 'socket error', connectionId: connection.id, code: error.code });
+    });
+    socket.once('close', (code: number) => this.onClose(connection, code));
+
+    const welcome: WelcomeData = {
+      connectionId: connection.id,
+      user: { id: session.userId, name: session.name },
+      heartbeatMs: this.config.ws.heartbeatMs,
+      sessionExpiresAt: session.expiresAt,
+      limits: {
+        maxPayload: this.config.ws.maxPayloadBytes,
+        messagesPerWindow: this.config.ws.messagesPerWindow,
+        windowMs: this.config.ws.messageWindowMs,
+      },
+    };
+    connection.send(serverFrame(ServerMessageType.Welcome, welcome));
+    this.scheduleSessionEnd(connection);
+    this.logger.log({
+      msg: 'connection accepted',
+      connectionId: connection.id,
+      userId: session.userId,
+      ip: connection.ip,
+    });
+    void this.register(connection);
+  }
+
+  beforeApplicationShutdown(): void {
+    for (const timer of this.timers) {
+      clearInterval(timer);
+    }
+    this.unsubscribeRevocations?.();
+    for (const connection of this.hub.all()) {
+      connection.close(CloseCode.GoingAway, 'server shutting down');
+    }
+  }
+
+  /** Registers the socket cluster-wide and enforces `MAX_CONNECTIONS_PER_USER`: newest wins. */
+  private async register(connection: Connection): Promise<void> {
+    const entry = this.entryOf(connection);
+    try {
+      const entries = await this.registry.add(entry);
+      if (!connection.open) {
+        // Closed while registering: onClose ran before the entry existed.
+        await this.registry.remove(entry);
+        return;
+      }
+      const excess = entries.length - this.config.limits.maxConnectionsPerUser;
+      for (const older of entries.filter((e) => e.connectionId !== connection.id).slice(0, excess)) {
+        await this.replace(older);
+      }
+    } catch (error) {
+      this.logger.warn({
+        msg: 'connection registry unavailable; per-user limit not enforced for this socket',
+        connectionId: connection.id,
+        err: error,
+      });
+    }
+  }
+
+  private async replace(entry: ConnectionEntry): Promise<void> {
+    const local = this.hub.get(entry.connectionId);
+    if (local !== undefined) {
+      local.close(CloseCode.Replaced, 'replaced by a newer connection');
+    } else if (entry.instanceId === this.instanceId) {
+      await this.registry.remove(entry);
+    }
+  }
+
+  private onClose(connection: Connection, code: number): void {
+    connection.clearTimers();
+    if (!this.hub.remove(connection)) {
+      return;
+    }
+    this.logger.log({
+      msg: 'connection closed',
+      connectionId: connection.id,
+      userId: connection.userId,
+      ip: connection.ip,
+      code,
+      durationMs: Date.now() - connection.connectedAt,
+    });
+    this.registry.remove(this.entryOf(connection)).catch((error: unknown) =>
+      this.logger.warn({ msg: 'could not unregister connection', connectionId: connection.id, err: error }),
+    );
+  }
+
+  private entryOf(connection: Connection): ConnectionEntry {
+    return {
+      connectionId: connection.id,
+      userId: connection.userId,
+      sessionId: connection.session.sessionId,
+      instanceId: this.instanceId,
+      connectedAt: connection.connectedAt,
+    };
+  }
+
+  /** `session.expiring` a minute before the token's end, and `4002` at the end itself. */
+  private scheduleSessionEnd(connection: Connection): void {
+    connection.clearTimers();
+    const deadline = this.auth.deadline(connection.session);
+    const untilEnd = deadline - Date.now();
+    if (untilEnd > MAX_TIMER_MS) {
+      return;
+    }
+    if (untilEnd > EXPIRY_WARNING_MS) {
+      connection.timers.push(
+        setTimeout(() => {
+          connection.send(
+            serverFrame(ServerMessageType.SessionExpiring, { expiresAt: connection.session.expiresAt }),
+          );
+        }, untilEnd - EXPIRY_WARNING_MS),
+      );
+    }
+    connection.timers.push(
+      setTimeout(
+        () => connection.close(CloseCode.SessionExpired, 'session expired'),
+        Math.max(0, untilEnd),
+      ),
+    );
+  }
+
+  /** Terminates every socket that did not answer the previous ping, and pings the rest. */
+  private heartbeat(): void {
+    for (const connection of this.hub.all()) {
+      if (connection.awaitingPong) {
+        this.logger.debug({ msg: 'heartbeat missed', connectionId: connection.id });
+        connection.socket.terminate();
+        continue;
+      }
+      connection.awaitingPong = true;
+      connection.socket.ping();
+    }
+  }
+
+  /** The safety net behind the revocation events and expiry timers. */
+  private async revalidateSessions(): Promise<void> {
+    for (const connection of this.hub.all()) {
+      if (this.auth.isExpired(connection.session)) {
+        connection.close(CloseCode.SessionExpired, 'session expired');
+      }
+    }
+    try {
+      const revoked = await this.revocations.revokedAmong(this.hub.sessionIds());
+      for (const sessionId of revoked) {
+        this.closeSession(sessionId, CloseCode.SessionRevoked, 'session revoked');
+      }
+    } catch (error) {
+      this.logger.warn({ msg: 'session revalidation skipped: store unavailable', err: error });
+    }
+  }
+
+  private closeSession(sessionId: string, code: number, reason: string): void {
+    for (const connection of this.hub.ofSession(sessionId)) {
+      connection.close(code, reason);
+    }
+  }
+}

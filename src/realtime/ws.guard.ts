@@ -1,0 +1,192 @@
+import type { IncomingMessage } from 'node:http';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CloseCode, retryAfterReason } from '@app/protocol';
+import { AuthService } from '../auth/auth.service';
+import type { Session } from '../auth/session';
+import { TokenError } from '../auth/token.errors';
+import { bearerToken } from '../common/bearer';
+import { clientIp } from '../common/client-ip';
+import { StoreUnavailableError } from '../common/errors';
+import { AppConfig } from '../config/app-config';
+import { RateLimiter } from '../rate-limit/rate-limiter.interface';
+import { TicketsService } from '../tickets/tickets.service';
+import { type Admission, Hub } from './hub';
+
+/** `ws_connections_total{outcome}` labels (SPEC §8). */
+export type HandshakeOutcome =
+  | 'accepted'
+  | 'unauthorized'
+  | 'forbidden_origin'
+  | 'ip_limit'
+  | 'capacity'
+  | 'rate_limited'
+  | 'expired'
+  | 'revoked';
+
+/** The handshake ends before the upgrade with an HTTP status. */
+export interface Reject {
+  kind: 'reject';
+  status: 400 | 403 | 404 | 429 | 503;
+  message: string;
+  retryAfterS?: number;
+  outcome: HandshakeOutcome | null;
+}
+/** The socket is upgraded, then closed at once with a code the client can act on. */
+export interface CloseAfterUpgrade {
+  kind: 'close';
+  code: number;
+  reason: string;
+  outcome: HandshakeOutcome;
+  admission: Admission;
+}
+export interface Accept {
+  kind: 'accept';
+  session: Session;
+  admission: Admission;
+}
+export type HandshakeDecision = Reject | CloseAfterUpgrade | Accept;
+
+/** Query parameters that would carry an access token in the URL, where it would be logged. */
+const TOKEN_QUERY_PARAMS = ['token', 'access_token', 'jwt'];
+const MINUTE_MS = 60_000;
+const BUSY_RETRY_AFTER_S = 5;
+
+/**
+ * Decides every WebSocket upgrade, in the order of SPEC §5: path, origin, capacity, IP limit,
+ * credentials (ticket or Bearer JWT), connect attempts, session state. The per-user limit (row 8)
+ * is applied by the gateway once the socket is accepted. Never throws.
+ */
+@Injectable()
+export class WsGuard {
+  private readonly logger = new Logger(WsGuard.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly hub: Hub,
+    private readonly tickets: TicketsService,
+    private readonly auth: AuthService,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+  ) {}
+
+  async check(req: IncomingMessage): Promise<HandshakeDecision> {
+    const url = parseUrl(req.url);
+    if (url === null || url.pathname !== this.config.ws.path) {
+      return reject(404, 'not found', null);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.config.allowedOrigins.has(origin)) {
+      return reject(403, 'origin not allowed', 'forbidden_origin');
+    }
+    if (this.hub.draining) {
+      return { ...reject(503, 'instance is shutting down', 'capacity'), retryAfterS: 1 };
+    }
+    const ip = clientIp(req, this.config.trustProxy);
+    const { maxConnections, maxConnectionsPerIp } = this.config.limits;
+    const admission = this.hub.reserve(ip, maxConnections, maxConnectionsPerIp);
+    if (admission === 'capacity') {
+      return { ...reject(503, 'instance at capacity', 'capacity'), retryAfterS: BUSY_RETRY_AFTER_S };
+    }
+    if (admission === 'ip_limit') {
+      return reject(429, 'too many connections from this address', 'ip_limit');
+    }
+    try {
+      const decision = await this.authenticate(req, url, admission);
+      if (decision.kind !== 'accept') {
+        admission.release();
+      }
+      return decision;
+    } catch (error) {
+      admission.release();
+      if (error instanceof StoreUnavailableError) {
+        this.logger.warn({ msg: 'handshake refused: store unavailable', store: error.store });
+        return { ...reject(503, 'service unavailable', null), retryAfterS: 2 };
+      }
+      this.logger.error({ msg: 'handshake failed', err: error });
+      return { ...reject(503, 'service unavailable', null), retryAfterS: 2 };
+    }
+  }
+
+  private async authenticate(
+    req: IncomingMessage,
+    url: URL,
+    admission: Admission,
+  ): Promise<HandshakeDecision> {
+    const close = (code: number, reason: string, outcome: HandshakeOutcome): CloseAfterUpgrade => ({
+      kind: 'close',
+      code,
+      reason,
+      outcome,
+      admission,
+    });
+
+    if (TOKEN_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
+      return close(CloseCode.Unauthorized, 'tokens are not accepted in the URL; use a ticket', 'unauthorized');
+    }
+    let session: Session;
+    const ticket = url.searchParams.get('ticket');
+    const bearer = bearerToken(req.headers.authorization);
+    if (ticket !== null) {
+      const claims = await this.tickets.redeem(ticket);
+      if (claims === null) {
+        return close(CloseCode.Unauthorized, 'invalid, expired or used ticket', 'unauthorized');
+      }
+      session = claims;
+    } else if (bearer !== null) {
+      try {
+        session = await this.auth.verify(bearer);
+      } catch (error) {
+        if (!(error instanceof TokenError)) {
+          throw error;
+        }
+        switch (error.failure) {
+          case 'expired':
+            return close(CloseCode.SessionExpired, 'session expired', 'expired');
+          case 'revoked':
+            return close(CloseCode.SessionRevoked, 'session revoked', 'revoked');
+          case 'missing':
+          case 'invalid':
+            return close(CloseCode.Unauthorized, 'invalid access token', 'unauthorized');
+          default: {
+            const unreachable: never = error.failure;
+            throw new Error(`unknown token failure ${String(unreachable)}`);
+          }
+        }
+      }
+    } else {
+      return close(CloseCode.Unauthorized, 'missing ticket', 'unauthorized');
+    }
+
+    const { connectAttemptsPerMinute } = this.config.limits;
+    const attempts = await this.limiter.hit(
+      `connect:${session.userId}`,
+      connectAttemptsPerMinute,
+      MINUTE_MS,
+    );
+    if (!attempts.allowed) {
+      return close(
+        CloseCode.TooManyAttempts,
+        retryAfterReason(attempts.resetInMs / 1000),
+        'rate_limited',
+      );
+    }
+    if (this.auth.isExpired(session)) {
+      return close(CloseCode.SessionExpired, 'session expired', 'expired');
+    }
+    if (await this.auth.isRevoked(session)) {
+      return close(CloseCode.SessionRevoked, 'session revoked', 'revoked');
+    }
+    return { kind: 'accept', session, admission };
+  }
+}
+
+function reject(status: Reject['status'], message: string, outcome: HandshakeOutcome | null): Reject {
+  return { kind: 'reject', status, message, outcome };
+}
+
+function parseUrl(raw: string | undefined): URL | null {
+  try {
+    return new URL(raw ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
+}

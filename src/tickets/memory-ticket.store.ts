@@ -1,0 +1,21 @@
+import type { OnApplicationShutdown } from '@nestjs/common';
+import { ExpiringMap } from '../common/expiring-map';
+import type { TicketClaims, TicketStore } from './ticket-store.interface';
+
+/** In-process tickets for the embedded (single-instance) mode. */
+export class MemoryTicketStore implements TicketStore, OnApplicationShutdown {
+  private readonly tickets = new ExpiringMap<string, TicketClaims>();
+
+  put(hash: string, claims: TicketClaims, ttlMs: number): Promise<void> {
+    this.tickets.set(hash, claims, ttlMs);
+    return Promise.resolve();
+  }
+
+  take(hash: string): Promise<TicketClaims | null> {
+    return Promise.resolve(this.tickets.take(hash) ?? null);
+  }
+
+  onApplicationShutdown(): void {
+    this.tickets.dispose();
+  }
+}

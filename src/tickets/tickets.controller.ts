@@ -1,0 +1,34 @@
+import { Controller, Header, Post, Req, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
+import type { TicketResponse } from '@app/protocol';
+import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
+import type { Session } from '../auth/session';
+import { AppConfig } from '../config/app-config';
+import { TicketsService } from './tickets.service';
+
+@Controller('auth')
+export class TicketsController {
+  constructor(
+    private readonly tickets: TicketsService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Exchanges an access token for a short-lived, single-use WebSocket ticket. */
+  @Post('ws-ticket')
+  @UseGuards(JwtAuthGuard)
+  @Header('Cache-Control', 'no-store')
+  async issue(@CurrentSession() session: Session, @Req() req: Request): Promise<TicketResponse> {
+    const { ticket, expiresIn } = await this.tickets.issue(session);
+    return { ticket, expiresIn, url: `${this.wsBase(req)}?ticket=${ticket}` };
+  }
+
+  /** The WebSocket URL as the client reaches this server (behind a trusted proxy, as it says). */
+  private wsBase(req: Request): string {
+    const forwardedProto = this.config.trustProxy
+      ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim()
+      : '';
+    const secure = forwardedProto === 'https' || (forwardedProto === '' && this.config.tls !== undefined);
+    const host = req.headers.host ?? `localhost:${this.config.port}`;
+    return `${secure ? 'wss' : 'ws'}://${host}${this.config.ws.path}`;
+  }
+}

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { sha256, type Session } from '../auth/session';
+import { RetryableHttpException } from '../common/errors';
+import { AppConfig } from '../config/app-config';
+import { RateLimiter } from '../rate-limit/rate-limiter.interface';
+import { type TicketClaims, TicketStore } from './ticket-store.interface';
+
+/** 256 bits from the CSPRNG; the SPEC asks for at least 128. */
+const TICKET_BYTES = 32;
+const MINUTE_MS = 60_000;
+/** A ticket is at most this long, so a longer query value is refused before hashing. */
+const MAX_TICKET_LENGTH = 128;
+
+@Injectable()
+export class TicketsService {
+  constructor(
+    @Inject(TicketStore) private readonly store: TicketStore,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Issues a single-use ticket for the session.
+   *
+   * @throws RetryableHttpException 429 past `TICKETS_PER_MINUTE`; StoreUnavailableError.
+   */
+  async issue(session: Session): Promise<{ ticket: string; expiresIn: number }> {
+    const limit = this.config.limits.ticketsPerMinute;
+    const hit = await this.limiter.hit(`tickets:${session.userId}`, limit, MINUTE_MS);
+    if (!hit.allowed) {
+      throw new RetryableHttpException(
+        HttpStatus.TOO_MANY_REQUESTS,
+        `at most ${limit} tickets per minute per user`,
+        Math.max(1, Math.ceil(hit.resetInMs / 1000)),
+      );
+    }
+    const ticket = randomBytes(TICKET_BYTES).toString('base64url');
+    const expiresIn = this.config.ticketTtlS;
+    await this.store.put(sha256(ticket), session, expiresIn * 1000);
+    return { ticket, expiresIn };
+  }
+
+  /**
+   * Redeems a ticket: the claims, once; null for an unknown, expired or used ticket.
+   *
+   * @throws StoreUnavailableError
+   */
+  async redeem(ticket: string): Promise<TicketClaims | null> {
+    if (ticket.length === 0 || ticket.length > MAX_TICKET_LENGTH) {
+      return null;
+    }
+    return this.store.take(sha256(ticket));
+  }
+}

@@ -1,0 +1,113 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import type { ServerMessage } from '@app/protocol';
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+/**
+ * A real `ws` client that records everything: frames, the close, or the HTTP answer that refused
+ * the upgrade. Every wait has an explicit timeout.
+ */
+export class TestClient {
+  readonly socket: WebSocket;
+  readonly messages: ServerMessage[] = [];
+  private readonly waiters: Array<() => void> = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<Closed>;
+  /** Resolves with the HTTP status if the server refused the upgrade. */
+  readonly refused: Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>;
+
+  constructor(url: string, options: WebSocket.ClientOptions = {}) {
+    this.socket = new WebSocket(url, options);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.once('open', () => resolve());
+      this.socket.once('error', reject);
+    });
+    this.opened.catch(() => undefined);
+    this.closed = new Promise((resolve) => {
+      this.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+    this.refused = new Promise((resolve) => {
+      this.socket.once('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+          this.socket.terminate();
+        });
+      });
+    });
+    this.socket.on('error', () => undefined);
+    this.socket.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        this.messages.push(JSON.parse(data.toString()) as ServerMessage);
+        this.waiters.splice(0).forEach((wake) => wake());
+      }
+    });
+  }
+
+  send(value: unknown): void {
+    this.socket.send(typeof value === 'string' ? value : JSON.stringify(value));
+  }
+
+  /** Waits for the first message (from the start) matching `predicate`, and removes it. */
+  async next<T = unknown>(
+    predicate: (message: ServerMessage) => boolean = () => true,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  ): Promise<ServerMessage<T>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.messages.findIndex(predicate);
+      if (index >= 0) {
+        return this.messages.splice(index, 1)[0] as ServerMessage<T>;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new Error(
+          `no matching message within ${timeoutMs} ms; got ${JSON.stringify(this.messages)}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  nextOfType<T = unknown>(type: string, timeoutMs?: number): Promise<ServerMessage<T>> {
+    return this.next<T>((message) => message.type === type, timeoutMs);
+  }
+
+  close(): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.socket.terminate();
+    }
+  }
+}
+
+/** Resolves with the value, or rejects after `timeoutMs` naming what was awaited. */
+export function within<T>(promise: Promise<T>, what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    }),
+  ]);
+}
+
+/** Opens a client and waits for its `welcome` frame. */
+export async function connected(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+  const client = new TestClient(url, options);
+  await within(client.opened, `open ${url.replace(/\?.*/, '')}`);
+  await client.nextOfType('welcome');
+  return client;
+}
