@@ -13,7 +13,13 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RateLimitModule, AuthModule, TicketsModule, RealtimeModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        RateLimitModule,
+        AuthModule,
+        TicketsModule,
+        RealtimeModule,
+      ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
     };
   }

@@ -178,7 +178,10 @@ describe('WebSocket handshake limits (SPEC §5 rows 3, 4, 5, 7)', () => {
   const clients: TestClient[] = [];
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
 
-  async function withApp(env: Record<string, string>, body: (app: TestApp) => Promise<void>): Promise<void> {
+  async function withApp(
+    env: Record<string, string>,
+    body: (app: TestApp) => Promise<void>,
+  ): Promise<void> {
     const app = await startApp(env);
     try {
       await body(app);

@@ -6,7 +6,8 @@ export const DEV_TOKEN_MAX_TTL_S = 86_400;
 export class DevTokenRequest {
   @IsString()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/, {
-    message: 'userId must be 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit',
+    message:
+      'userId must be 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit',
   })
   userId!: string;
 

@@ -14,9 +14,9 @@ import { TokenError } from './token.errors';
 const MAX_USER_ID_LENGTH = 128;
 const MAX_NAME_LENGTH = 128;
 const MAX_ROOM_PATTERNS = 100;
-/** Seconds a fetched JWKS stays fresh, and the least time between two fetches on unknown `kid`s. */
+/** How long a fetched JWKS stays fresh, and the least time between two fetches (an unknown `kid` triggers one), in ms. */
 const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
-const JWKS_COOLDOWN_MS = 30_000;
+const JWKS_COOLDOWN_MS = 5_000;
 
 type VerificationKey = Uint8Array | KeyObject | JWTVerifyGetKey;
 

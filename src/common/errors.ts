@@ -21,7 +21,8 @@ export class RetryableHttpException extends HttpException {
     super(
       {
         statusCode: status,
-        error: status === HttpStatus.TOO_MANY_REQUESTS ? 'Too Many Requests' : 'Service Unavailable',
+        error:
+          status === HttpStatus.TOO_MANY_REQUESTS ? 'Too Many Requests' : 'Service Unavailable',
         message,
       },
       status,

@@ -6,7 +6,15 @@ import { ConfigError } from './config.error';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS: readonly string[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
 const MIN_SECRET_LENGTH = 32;
 
 /** Reads one variable; an empty string counts as unset. */
@@ -111,10 +119,16 @@ function jwtKey(env: Env, production: boolean): JwtKeySource {
   const hsSecret = secret(env, 'JWT_SECRET');
   const publicKey = raw(env, 'JWT_PUBLIC_KEY');
   const jwksUrl = url(env, 'JWT_JWKS_URL', ['https:', 'http:']);
-  const chosen = [hsSecret && 'JWT_SECRET', publicKey && 'JWT_PUBLIC_KEY', jwksUrl && 'JWT_JWKS_URL']
-    .filter((name): name is string => Boolean(name));
+  const chosen = [
+    hsSecret && 'JWT_SECRET',
+    publicKey && 'JWT_PUBLIC_KEY',
+    jwksUrl && 'JWT_JWKS_URL',
+  ].filter((name): name is string => Boolean(name));
   if (chosen.length > 1) {
-    throw new ConfigError(chosen[1], `cannot be combined with ${chosen[0]}: set exactly one way to verify tokens`);
+    throw new ConfigError(
+      chosen[1],
+      `cannot be combined with ${chosen[0]}: set exactly one way to verify tokens`,
+    );
   }
   if (publicKey !== undefined) {
     // Accept a PEM given on one line with literal "\n" escapes, as env files often carry it.
@@ -179,7 +193,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const drainMs = int(env, 'SHUTDOWN_DRAIN_MS', 5_000, 0, 600_000);
   const timeoutMs = int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0, 600_000);
   if (drainMs > timeoutMs) {
-    throw new ConfigError('SHUTDOWN_DRAIN_MS', `(${drainMs}) must not exceed SHUTDOWN_TIMEOUT_MS (${timeoutMs})`);
+    throw new ConfigError(
+      'SHUTDOWN_DRAIN_MS',
+      `(${drainMs}) must not exceed SHUTDOWN_TIMEOUT_MS (${timeoutMs})`,
+    );
   }
 
   const certFile = readableFile(env, 'TLS_CERT_FILE');
@@ -193,12 +210,18 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const logLevel = raw(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+    throw new ConfigError(
+      'LOG_LEVEL',
+      `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`,
+    );
   }
 
   const redisPrefix = raw(env, 'REDIS_PREFIX') ?? 'sb:';
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
-    throw new ConfigError('REDIS_PREFIX', 'must be 1-64 characters of letters, digits, ":", "_", "." or "-"');
+    throw new ConfigError(
+      'REDIS_PREFIX',
+      'must be 1-64 characters of letters, digits, ":", "_", "." or "-"',
+    );
   }
 
   const metricsToken = raw(env, 'METRICS_TOKEN');

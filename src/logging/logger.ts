@@ -59,7 +59,11 @@ export class PinoLoggerService implements LoggerService {
   }
 
   /** Nest passes `(message, ...optional, context)`; for `error`, a stack may precede the context. */
-  private write(level: Exclude<LevelWithSilent, 'silent'>, message: unknown, params: unknown[]): void {
+  private write(
+    level: Exclude<LevelWithSilent, 'silent'>,
+    message: unknown,
+    params: unknown[],
+  ): void {
     if (!this.pino.isLevelEnabled(level)) {
       return;
     }

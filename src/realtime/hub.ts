@@ -119,7 +119,11 @@ function addTo(index: Map<string, Set<Connection>>, key: string, connection: Con
   set.add(connection);
 }
 
-function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+function removeFrom(
+  index: Map<string, Set<Connection>>,
+  key: string,
+  connection: Connection,
+): void {
   const set = index.get(key);
   if (set !== undefined) {
     set.delete(connection);

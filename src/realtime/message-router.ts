@@ -49,18 +49,30 @@ export function parseEnvelope(text: string): ParseResult {
   const id = typeof envelope.id === 'string' ? envelope.id : undefined;
   const fail = (message: string, fields: string[]): ParseResult => ({
     ok: false,
-    frame: errorFrame(ErrorCode.BadEnvelope, message, id && id.length <= MAX_MESSAGE_ID_LENGTH ? id : undefined, {
-      fields,
-    }),
+    frame: errorFrame(
+      ErrorCode.BadEnvelope,
+      message,
+      id && id.length <= MAX_MESSAGE_ID_LENGTH ? id : undefined,
+      {
+        fields,
+      },
+    ),
   });
   const extra = Object.keys(envelope).filter((key) => !ENVELOPE_KEYS.has(key));
   if (extra.length > 0) {
     return fail(`unknown properties: ${extra.join(', ')}`, extra);
   }
-  if (typeof envelope.type !== 'string' || envelope.type.length === 0 || envelope.type.length > 64) {
+  if (
+    typeof envelope.type !== 'string' ||
+    envelope.type.length === 0 ||
+    envelope.type.length > 64
+  ) {
     return fail('type must be a non-empty string of at most 64 characters', ['type']);
   }
-  if (envelope.id !== undefined && (typeof envelope.id !== 'string' || envelope.id.length > MAX_MESSAGE_ID_LENGTH)) {
+  if (
+    envelope.id !== undefined &&
+    (typeof envelope.id !== 'string' || envelope.id.length > MAX_MESSAGE_ID_LENGTH)
+  ) {
     return fail(`id must be a string of at most ${MAX_MESSAGE_ID_LENGTH} characters`, ['id']);
   }
   const data = envelope.data;

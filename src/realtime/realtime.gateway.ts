@@ -1,11 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
-import {
-  type OnGatewayConnection,
-  type OnGatewayInit,
-  WebSocketGateway,
-} from '@nestjs/websockets';
+import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, ServerMessageType, type WelcomeData } from '@app/protocol';
 import { AuthService } from '../auth/auth.service';
@@ -28,7 +24,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * reading messages. The handshake itself was decided by `WsGuard` in the adapter.
  */
 @WebSocketGateway()
-export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
+export class RealtimeGateway
+  implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown
+{
   private readonly logger = new Logger(RealtimeGateway.name);
   private readonly instanceId = randomUUID();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -73,7 +71,8 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, Befo
         connection.close(CloseCode.UnsupportedData, 'binary frames are not supported');
         return;
       }
-      this.router.handle(connection, data.toString());
+      // binaryType is 'nodebuffer' (the default), so a text frame arrives as one Buffer.
+      this.router.handle(connection, (data as Buffer).toString('utf8'));
     });
     socket.on('error', (error: Error & { code?: string }) => {
       // ws has already chosen the close code (1002, 1007, 1009); nothing to add.
@@ -124,7 +123,9 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, Befo
         return;
       }
       const excess = entries.length - this.config.limits.maxConnectionsPerUser;
-      for (const older of entries.filter((e) => e.connectionId !== connection.id).slice(0, excess)) {
+      for (const older of entries
+        .filter((e) => e.connectionId !== connection.id)
+        .slice(0, excess)) {
         await this.replace(older);
       }
     } catch (error) {
@@ -159,7 +160,11 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, Befo
       durationMs: Date.now() - connection.connectedAt,
     });
     this.registry.remove(this.entryOf(connection)).catch((error: unknown) =>
-      this.logger.warn({ msg: 'could not unregister connection', connectionId: connection.id, err: error }),
+      this.logger.warn({
+        msg: 'could not unregister connection',
+        connectionId: connection.id,
+        err: error,
+      }),
     );
   }
 
@@ -185,7 +190,9 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, Befo
       connection.timers.push(
         setTimeout(() => {
           connection.send(
-            serverFrame(ServerMessageType.SessionExpiring, { expiresAt: connection.session.expiresAt }),
+            serverFrame(ServerMessageType.SessionExpiring, {
+              expiresAt: connection.session.expiresAt,
+            }),
           );
         }, untilEnd - EXPIRY_WARNING_MS),
       );

@@ -44,7 +44,10 @@ export class SwitchboardWsAdapter extends WsAdapter {
       // Until ws takes the socket over, a reset during the async checks would be an unhandled
       // 'error' event.
       const onSocketError = (error: Error): void =>
-        this.log.debug({ msg: 'socket error during handshake', code: (error as NodeJS.ErrnoException).code });
+        this.log.debug({
+          msg: 'socket error during handshake',
+          code: (error as NodeJS.ErrnoException).code,
+        });
       socket.on('error', onSocketError);
       void guard.check(req).then((decision) => {
         observer.decided(decision, req);
@@ -97,7 +100,12 @@ export class SwitchboardWsAdapter extends WsAdapter {
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-function writeHttpError(socket: Duplex, status: number, message: string, retryAfterS?: number): void {
+function writeHttpError(
+  socket: Duplex,
+  status: number,
+  message: string,
+  retryAfterS?: number,
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -84,7 +84,10 @@ export class WsGuard {
     const { maxConnections, maxConnectionsPerIp } = this.config.limits;
     const admission = this.hub.reserve(ip, maxConnections, maxConnectionsPerIp);
     if (admission === 'capacity') {
-      return { ...reject(503, 'instance at capacity', 'capacity'), retryAfterS: BUSY_RETRY_AFTER_S };
+      return {
+        ...reject(503, 'instance at capacity', 'capacity'),
+        retryAfterS: BUSY_RETRY_AFTER_S,
+      };
     }
     if (admission === 'ip_limit') {
       return reject(429, 'too many connections from this address', 'ip_limit');
@@ -120,7 +123,11 @@ export class WsGuard {
     });
 
     if (TOKEN_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
-      return close(CloseCode.Unauthorized, 'tokens are not accepted in the URL; use a ticket', 'unauthorized');
+      return close(
+        CloseCode.Unauthorized,
+        'tokens are not accepted in the URL; use a ticket',
+        'unauthorized',
+      );
     }
     let session: Session;
     const ticket = url.searchParams.get('ticket');
@@ -179,7 +186,11 @@ export class WsGuard {
   }
 }
 
-function reject(status: Reject['status'], message: string, outcome: HandshakeOutcome | null): Reject {
+function reject(
+  status: Reject['status'],
+  message: string,
+  outcome: HandshakeOutcome | null,
+): Reject {
   return { kind: 'reject', status, message, outcome };
 }
 

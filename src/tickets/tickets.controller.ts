@@ -25,9 +25,12 @@ export class TicketsController {
   /** The WebSocket URL as the client reaches this server (behind a trusted proxy, as it says). */
   private wsBase(req: Request): string {
     const forwardedProto = this.config.trustProxy
-      ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim()
+      ? String(req.headers['x-forwarded-proto'] ?? '')
+          .split(',')[0]
+          .trim()
       : '';
-    const secure = forwardedProto === 'https' || (forwardedProto === '' && this.config.tls !== undefined);
+    const secure =
+      forwardedProto === 'https' || (forwardedProto === '' && this.config.tls !== undefined);
     const host = req.headers.host ?? `localhost:${this.config.port}`;
     return `${secure ? 'wss' : 'ws'}://${host}${this.config.ws.path}`;
   }

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
@@ -51,7 +52,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
   const logs = new LogCapture();
   const app = await createApp(config, createLogger(config.logLevel, logs));
   await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
+  const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';
   const http = `${scheme}://127.0.0.1:${port}`;
   const ws = `${config.tls ? 'wss' : 'ws'}://127.0.0.1:${port}${config.ws.path}`;

@@ -11,7 +11,12 @@ export function hsToken(claims: JWTPayload = {}, secret = TEST_SECRET): Promise<
     .sign(new TextEncoder().encode(secret));
 }
 
-export function signWith(key: KeyObject, alg: 'RS256' | 'ES256', claims: JWTPayload = {}, kid?: string): Promise<string> {
+export function signWith(
+  key: KeyObject,
+  alg: 'RS256' | 'ES256',
+  claims: JWTPayload = {},
+  kid?: string,
+): Promise<string> {
   return new SignJWT({ sub: 'alice', exp: now() + 3600, ...claims })
     .setProtectedHeader({ alg, ...(kid ? { kid } : {}) })
     .sign(key);
@@ -19,14 +24,17 @@ export function signWith(key: KeyObject, alg: 'RS256' | 'ES256', claims: JWTPayl
 
 /** An unsigned `alg: none` token. */
 export function noneToken(claims: JWTPayload = {}): string {
-  const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const encode = (value: object): string =>
+    Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ sub: 'alice', exp: now() + 3600, ...claims })}.`;
 }
 
 /** Flips the payload to another user, keeping the original signature. */
 export function tamper(token: string): string {
   const [header, , signature] = token.split('.');
-  const payload = Buffer.from(JSON.stringify({ sub: 'mallory', exp: now() + 3600 })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify({ sub: 'mallory', exp: now() + 3600 })).toString(
+    'base64url',
+  );
   return `${header}.${payload}.${signature}`;
 }
 
@@ -37,7 +45,11 @@ export function rsaKeys(): { privateKey: KeyObject; publicPem: string } {
 
 export function ecKeys(): { privateKey: KeyObject; publicPem: string; publicKey: KeyObject } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return { privateKey, publicKey, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privateKey,
+    publicKey,
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 export const seconds = now;

@@ -45,7 +45,7 @@ export class TestClient {
     this.socket.on('error', () => undefined);
     this.socket.on('message', (data, isBinary) => {
       if (!isBinary) {
-        this.messages.push(JSON.parse(data.toString()) as ServerMessage);
+        this.messages.push(JSON.parse((data as Buffer).toString('utf8')) as ServerMessage);
         this.waiters.splice(0).forEach((wake) => wake());
       }
     });
@@ -87,25 +87,38 @@ export class TestClient {
   }
 
   close(): void {
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+    if (
+      this.socket.readyState === WebSocket.OPEN ||
+      this.socket.readyState === WebSocket.CONNECTING
+    ) {
       this.socket.terminate();
     }
   }
 }
 
 /** Resolves with the value, or rejects after `timeoutMs` naming what was awaited. */
-export function within<T>(promise: Promise<T>, what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+export function within<T>(
+  promise: Promise<T>,
+  what: string,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+        timeoutMs,
+      );
     }),
   ]);
 }
 
 /** Opens a client and waits for its `welcome` frame. */
-export async function connected(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+export async function connected(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+): Promise<TestClient> {
   const client = new TestClient(url, options);
   await within(client.opened, `open ${url.replace(/\?.*/, '')}`);
   await client.nextOfType('welcome');

@@ -39,13 +39,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
 /** What a client should do after a close code (the "client SDK does" column of SPEC §7). */
 export type CloseAction =
-  | 'none'
-  | 'reconnect'
-  | 'new-ticket'
-  | 'refresh-token'
-  | 'signed-out'
-  | 'replaced'
-  | 'wait';
+  'none' | 'reconnect' | 'new-ticket' | 'refresh-token' | 'signed-out' | 'replaced' | 'wait';
 
 export const CLOSE_CODE_ACTIONS: Readonly<Record<number, CloseAction>> = {
   [CloseCode.Normal]: 'none',

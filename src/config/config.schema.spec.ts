@@ -1,0 +1,124 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { ConfigError } from './config.error';
+import { loadConfig } from './config.schema';
+
+const SECRET = 's'.repeat(32);
+const PROD = {
+  NODE_ENV: 'production',
+  JWT_SECRET: SECRET,
+  ALLOWED_ORIGINS: 'https://app.example.com',
+};
+
+function problem(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('has the SPEC defaults in development', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      redisUrl: undefined,
+      redisPrefix: 'sb:',
+      devAuth: true,
+      ticketTtlS: 30,
+      ws: {
+        path: '/ws',
+        maxPayloadBytes: 10240,
+        heartbeatMs: 30000,
+        sessionRevalidateMs: 900000,
+        messagesPerWindow: 20,
+        messageWindowMs: 10000,
+        sendBufferMaxBytes: 1048576,
+      },
+      limits: {
+        maxConnections: 20000,
+        maxConnectionsPerUser: 1,
+        maxConnectionsPerIp: 100,
+        connectAttemptsPerMinute: 5,
+        ticketsPerMinute: 30,
+      },
+      trustProxy: false,
+      shutdown: { drainMs: 5000, timeoutMs: 15000 },
+      connectionSpikePer10s: 1000,
+      logLevel: 'info',
+    });
+    expect(config.jwt.clockToleranceS).toBe(30);
+    expect(config.jwt.key).toMatchObject({ kind: 'secret', generated: true });
+    expect([...config.allowedOrigins]).toEqual(['http://localhost:3000']);
+  });
+
+  it('follows PORT in the default origin and parses lists', () => {
+    expect([...loadConfig({ PORT: '8080' }).allowedOrigins]).toEqual(['http://localhost:8080']);
+    const config = loadConfig({ ALLOWED_ORIGINS: 'https://a.example.com, http://localhost:5173' });
+    expect([...config.allowedOrigins]).toEqual(['https://a.example.com', 'http://localhost:5173']);
+  });
+
+  it('starts in production with a key and origins, without dev auth', () => {
+    const config = loadConfig(PROD);
+    expect(config.production).toBe(true);
+    expect(config.devAuth).toBe(false);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT', 'whole number'],
+    [{ PORT: '70000' }, 'PORT', 'between 0 and 65535'],
+    [{ MAX_CONNECTIONS: '0' }, 'MAX_CONNECTIONS', 'between'],
+    [{ WS_HEARTBEAT_MS: '1.5' }, 'WS_HEARTBEAT_MS', 'whole number'],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY', 'true or false'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET', 'at least 32'],
+    [{ BROADCAST_API_KEY: 'short' }, 'BROADCAST_API_KEY', 'at least 32'],
+    [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL', 'redis://'],
+    [{ REDIS_URL: 'not a url' }, 'REDIS_URL', 'must be a URL'],
+    [{ ALLOWED_ORIGINS: 'https://a.example.com/path' }, 'ALLOWED_ORIGINS', 'exact origins'],
+    [{ ALLOWED_ORIGINS: '*' }, 'ALLOWED_ORIGINS', 'exact origins'],
+    [{ WS_PATH: 'ws' }, 'WS_PATH', 'starting with /'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
+    [{ JWT_PUBLIC_KEY: 'not a pem' }, 'JWT_PUBLIC_KEY', 'PEM'],
+    [{ JWT_JWKS_URL: 'ftp://idp' }, 'JWT_JWKS_URL', 'https://'],
+    [
+      { JWT_SECRET: SECRET, JWT_JWKS_URL: 'https://idp.example.com/jwks' },
+      'JWT_JWKS_URL',
+      'JWT_SECRET',
+    ],
+    [{ TLS_CERT_FILE: '/nonexistent/cert.pem' }, 'TLS_CERT_FILE', 'cannot be read'],
+    [{ SHUTDOWN_DRAIN_MS: '20000' }, 'SHUTDOWN_DRAIN_MS', 'SHUTDOWN_TIMEOUT_MS'],
+    [{ REDIS_PREFIX: 'has space' }, 'REDIS_PREFIX', 'characters'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN', 'at least 16'],
+  ])('refuses %j naming %s', (env, variable, words) => {
+    const error = problem(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(variable)).toBe(true);
+    expect(error.message).toContain(words);
+  });
+
+  it.each([
+    [{ ...PROD, JWT_SECRET: '' }, 'JWT_SECRET'],
+    [{ ...PROD, DEV_AUTH: 'true' }, 'DEV_AUTH'],
+    [{ ...PROD, ALLOWED_ORIGINS: '' }, 'ALLOWED_ORIGINS'],
+    [{ ...PROD, ALLOWED_ORIGINS: ' , ' }, 'ALLOWED_ORIGINS'],
+  ])('refuses the unsafe production setting %j', (env, variable) => {
+    expect(problem(env).variable).toBe(variable);
+  });
+
+  it('refuses dev tokens when tokens are verified with a public key', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    expect(loadConfig({ JWT_PUBLIC_KEY: pem }).devAuth).toBe(false);
+    expect(problem({ JWT_PUBLIC_KEY: pem, DEV_AUTH: 'true' }).message).toContain('JWT_PUBLIC_KEY');
+    // A PEM on one line with \n escapes, as env files carry it.
+    expect(loadConfig({ JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n') }).jwt.key.kind).toBe(
+      'public-key',
+    );
+  });
+});
