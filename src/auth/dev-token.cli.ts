@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../config/config.error';
 import { loadConfig } from '../config/config.schema';
+import { DEV_TOKEN_MAX_TTL_S } from './dev-token.dto';
 import { signDevToken } from './dev-token.service';
 
 async function main(argv: string[]): Promise<void> {
@@ -25,6 +26,9 @@ async function main(argv: string[]): Promise<void> {
     throw new Error('dev tokens are HS256: unset JWT_PUBLIC_KEY / JWT_JWKS_URL');
   }
   const ttl = flag('ttl') === undefined ? undefined : Number(flag('ttl'));
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1 && ttl <= DEV_TOKEN_MAX_TTL_S)) {
+    throw new Error(`--ttl must be a whole number of seconds from 1 to ${DEV_TOKEN_MAX_TTL_S}`);
+  }
   const token = await signDevToken(
     config.jwt.key.secret,
     { issuer: config.jwt.issuer, audience: config.jwt.audience },
