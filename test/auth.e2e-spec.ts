@@ -244,7 +244,7 @@ describe('npm run token', () => {
         'npm',
         ['run', '-s', 'token', '--', 'cli-user', '--name', 'Cli User', '--ttl', '120'],
         { env: { ...process.env, JWT_SECRET: TEST_SECRET }, cwd: join(__dirname, '..') },
-        (error, stdout) => (error ? reject(error) : resolve(stdout.trim())),
+        (error, stdout) => (error ? reject(new Error(error.message)) : resolve(stdout.trim())),
       ),
     );
     const app = await startApp();

@@ -1,4 +1,6 @@
 import { CloseCode } from '@app/protocol';
+import { AuthService } from '../src/auth/auth.service';
+import { RevocationStore } from '../src/auth/revocation-store.interface';
 import { Hub } from '../src/realtime/hub';
 import { startApp, type TestApp } from './support/app';
 import { connected, type TestClient, within } from './support/ws-client';
@@ -80,6 +82,21 @@ describe('gateway: accepted sockets', () => {
     const closed = await within(sockets[0].closed, 'logout close', 1000);
     expect(closed).toEqual({ code: CloseCode.SessionRevoked, reason: 'session revoked' });
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('revalidates sessions every SESSION_REVALIDATE_MS: a revocation that sent no event still closes with 4003', async () => {
+    const revalidating = await startApp({ SESSION_REVALIDATE_MS: '200' });
+    try {
+      const token = await revalidating.devToken('quiet-revoke');
+      const socket = await connected((await revalidating.ticket(token)).url);
+      clients.push(socket);
+      const session = await revalidating.app.get(AuthService).verify(token);
+      // Straight into the store: no disconnect is broadcast, only the periodic check can notice.
+      await revalidating.app.get<RevocationStore>(RevocationStore).revoke(session.sessionId, 60_000);
+      expect((await within(socket.closed, 'revalidation close', 2000)).code).toBe(CloseCode.SessionRevoked);
+    } finally {
+      await revalidating.close();
+    }
   });
 
   it('closes with 1003 on a binary frame', async () => {

@@ -7,7 +7,8 @@ import {
   Post,
   UseGuards,
 } from '@nestjs/common';
-import type { DevTokenResponse } from '@app/protocol';
+import { CloseCode, type DevTokenResponse } from '@app/protocol';
+import { BroadcastService } from '../broadcast/broadcast.service';
 import { AuthService } from './auth.service';
 import { DevTokenRequest } from './dev-token.dto';
 import { DevTokenService } from './dev-token.service';
@@ -19,6 +20,7 @@ export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly devTokens: DevTokenService,
+    private readonly broadcast: BroadcastService,
   ) {}
 
   /** Development sign-in: any user id gets a token. `404` unless `DEV_AUTH`. */
@@ -37,5 +39,10 @@ export class AuthController {
   @HttpCode(HttpStatus.NO_CONTENT)
   async logout(@CurrentSession() session: Session): Promise<void> {
     await this.auth.revoke(session);
+    await this.broadcast.disconnectSession(
+      session.sessionId,
+      CloseCode.SessionRevoked,
+      'session revoked',
+    );
   }
 }

@@ -1,20 +1,28 @@
 import { Module } from '@nestjs/common';
+import { BroadcastModule } from '../broadcast/broadcast.module';
+import { storeProvider } from '../redis/redis.module';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { DevTokenService } from './dev-token.service';
 import { JwtAuthGuard } from './jwt-auth.guard';
 import { MemoryRevocationStore } from './memory-revocation.store';
+import { RedisRevocationStore } from './redis-revocation.store';
 import { RevocationStore } from './revocation-store.interface';
 import { TokenVerifier } from './token-verifier.service';
 
 @Module({
+  imports: [BroadcastModule],
   controllers: [AuthController],
   providers: [
     TokenVerifier,
     AuthService,
     DevTokenService,
     JwtAuthGuard,
-    { provide: RevocationStore, useClass: MemoryRevocationStore },
+    storeProvider<RevocationStore>(
+      RevocationStore,
+      () => new MemoryRevocationStore(),
+      (redis) => new RedisRevocationStore(redis),
+    ),
   ],
   exports: [AuthService, JwtAuthGuard, RevocationStore],
 })

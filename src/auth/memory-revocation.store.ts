@@ -5,13 +5,9 @@ import type { RevocationStore } from './revocation-store.interface';
 /** In-process revocations for the embedded (single-instance) mode. */
 export class MemoryRevocationStore implements RevocationStore, OnApplicationShutdown {
   private readonly revoked = new ExpiringMap<string, true>();
-  private readonly listeners = new Set<(sessionId: string) => void>();
 
   revoke(sessionId: string, ttlMs: number): Promise<void> {
     this.revoked.set(sessionId, true, ttlMs);
-    for (const listener of this.listeners) {
-      listener(sessionId);
-    }
     return Promise.resolve();
   }
 
@@ -23,13 +19,7 @@ export class MemoryRevocationStore implements RevocationStore, OnApplicationShut
     return Promise.resolve(new Set(sessionIds.filter((id) => this.revoked.has(id))));
   }
 
-  onRevoked(listener: (sessionId: string) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   onApplicationShutdown(): void {
     this.revoked.dispose();
-    this.listeners.clear();
   }
 }

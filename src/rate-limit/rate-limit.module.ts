@@ -1,10 +1,18 @@
 import { Global, Module } from '@nestjs/common';
+import { storeProvider } from '../redis/redis.module';
 import { MemoryRateLimiter } from './memory-rate-limiter';
 import { RateLimiter } from './rate-limiter.interface';
+import { RedisRateLimiter } from './redis-rate-limiter';
 
 @Global()
 @Module({
-  providers: [{ provide: RateLimiter, useClass: MemoryRateLimiter }],
+  providers: [
+    storeProvider<RateLimiter>(
+      RateLimiter,
+      () => new MemoryRateLimiter(),
+      (redis) => new RedisRateLimiter(redis),
+    ),
+  ],
   exports: [RateLimiter],
 })
 export class RateLimitModule {}

@@ -7,6 +7,8 @@ export class Connection {
   /** Set by the heartbeat when it pings, cleared by the pong. */
   awaitingPong = false;
   readonly timers: NodeJS.Timeout[] = [];
+  /** Rooms joined; the hub keeps the reverse index. */
+  readonly rooms = new Set<string>();
 
   constructor(
     readonly id: string,

@@ -10,7 +10,7 @@ export interface Admission {
 }
 
 /**
- * The sockets this instance holds, indexed by connection, user and session, and the per-instance
+ * The sockets this instance holds, indexed by connection, user, session and room, and the per-instance
  * admission counters (`MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP`). Handshakes in progress count
  * against the limits, so a burst of concurrent upgrades cannot overshoot them.
  */
@@ -19,6 +19,7 @@ export class Hub {
   private readonly byId = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly bySession = new Map<string, Set<Connection>>();
+  private readonly byRoom = new Map<string, Set<Connection>>();
   private readonly perIp = new Map<string, number>();
   private pending = 0;
   private drainingSince: number | null = null;
@@ -75,7 +76,26 @@ export class Hub {
     this.decrementIp(connection.ip);
     removeFrom(this.byUser, connection.userId, connection);
     removeFrom(this.bySession, connection.session.sessionId, connection);
+    for (const room of connection.rooms) {
+      removeFrom(this.byRoom, room, connection);
+    }
     return true;
+  }
+
+  /** Adds the connection to the room; true when it is the room's first local member. */
+  join(connection: Connection, room: string): boolean {
+    connection.rooms.add(room);
+    return addTo(this.byRoom, room, connection);
+  }
+
+  /** Removes the connection from the room; true when the room has no local member left. */
+  leave(connection: Connection, room: string): boolean {
+    connection.rooms.delete(room);
+    return removeFrom(this.byRoom, room, connection);
+  }
+
+  ofRoom(room: string): ReadonlySet<Connection> {
+    return this.byRoom.get(room) ?? EMPTY;
   }
 
   get(connectionId: string): Connection | undefined {
@@ -110,25 +130,33 @@ export class Hub {
 
 const EMPTY: ReadonlySet<Connection> = new Set();
 
-function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+/** Returns true when the key is new. */
+/** Returns true when the key is new. */
+function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): boolean {
   let set = index.get(key);
+  const created = set === undefined;
   if (set === undefined) {
     set = new Set();
     index.set(key, set);
   }
   set.add(connection);
+  return created;
 }
 
+/** Returns true when the key is gone afterwards. */
 function removeFrom(
   index: Map<string, Set<Connection>>,
   key: string,
   connection: Connection,
-): void {
+): boolean {
   const set = index.get(key);
-  if (set !== undefined) {
-    set.delete(connection);
-    if (set.size === 0) {
-      index.delete(key);
-    }
+  if (set === undefined) {
+    return false;
   }
+  set.delete(connection);
+  if (set.size === 0) {
+    index.delete(key);
+    return true;
+  }
+  return false;
 }

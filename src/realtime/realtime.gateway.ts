@@ -6,7 +6,10 @@ import type { RawData, WebSocket } from 'ws';
 import { CloseCode, ServerMessageType, type WelcomeData } from '@app/protocol';
 import { AuthService } from '../auth/auth.service';
 import { RevocationStore } from '../auth/revocation-store.interface';
+import { ClusterBus } from '../broadcast/cluster-bus';
 import { AppConfig } from '../config/app-config';
+import { Instance } from '../config/instance';
+import { InstanceLease } from '../redis/instance-lease';
 import { Connection } from './connection';
 import { ConnectionRegistry, type ConnectionEntry } from './connection-registry.interface';
 import { serverFrame } from './frames';
@@ -28,9 +31,7 @@ export class RealtimeGateway
   implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown
 {
   private readonly logger = new Logger(RealtimeGateway.name);
-  private readonly instanceId = randomUUID();
   private readonly timers: NodeJS.Timeout[] = [];
-  private unsubscribeRevocations: (() => void) | null = null;
 
   constructor(
     private readonly config: AppConfig,
@@ -39,6 +40,9 @@ export class RealtimeGateway
     private readonly auth: AuthService,
     @Inject(ConnectionRegistry) private readonly registry: ConnectionRegistry,
     @Inject(RevocationStore) private readonly revocations: RevocationStore,
+    private readonly bus: ClusterBus,
+    private readonly instance: Instance,
+    @Inject(InstanceLease) private readonly lease: InstanceLease | null,
   ) {}
 
   afterInit(): void {
@@ -46,12 +50,19 @@ export class RealtimeGateway
     this.timers.push(
       setInterval(() => void this.revalidateSessions(), this.config.ws.sessionRevalidateMs),
     );
-    this.unsubscribeRevocations = this.revocations.onRevoked((sessionId) =>
-      this.closeSession(sessionId, CloseCode.SessionRevoked, 'session revoked'),
-    );
+    // Redis was out of reach longer than the lease: other instances may have dropped our entries.
+    this.lease?.onLost(() => {
+      for (const connection of this.hub.all()) {
+        void this.register(connection);
+      }
+    });
   }
 
-  handleConnection(socket: WebSocket, req: IncomingMessage, handshake: AcceptedHandshake): void {
+  async handleConnection(
+    socket: WebSocket,
+    _req: IncomingMessage,
+    handshake: AcceptedHandshake,
+  ): Promise<void> {
     const { session, admission } = handshake;
     const connection = new Connection(
       randomUUID(),
@@ -80,6 +91,23 @@ export class RealtimeGateway
     });
     socket.once('close', (code: number) => this.onClose(connection, code));
 
+    // Subscribe to the user's channel and register cluster-wide before the welcome: once the
+    // client sees it, every broadcast reaches it and the per-user limit has been applied.
+    const [tracked] = await Promise.allSettled([
+      this.bus.track(connection),
+      this.register(connection),
+    ]);
+    if (tracked.status === 'rejected') {
+      this.logger.warn({
+        msg: 'user channel not subscribed',
+        connectionId: connection.id,
+        err: tracked.reason as unknown,
+      });
+    }
+    if (!connection.open) {
+      return;
+    }
+
     const welcome: WelcomeData = {
       connectionId: connection.id,
       user: { id: session.userId, name: session.name },
@@ -99,14 +127,12 @@ export class RealtimeGateway
       userId: session.userId,
       ip: connection.ip,
     });
-    void this.register(connection);
   }
 
   beforeApplicationShutdown(): void {
     for (const timer of this.timers) {
       clearInterval(timer);
     }
-    this.unsubscribeRevocations?.();
     for (const connection of this.hub.all()) {
       connection.close(CloseCode.GoingAway, 'server shutting down');
     }
@@ -141,8 +167,15 @@ export class RealtimeGateway
     const local = this.hub.get(entry.connectionId);
     if (local !== undefined) {
       local.close(CloseCode.Replaced, 'replaced by a newer connection');
-    } else if (entry.instanceId === this.instanceId) {
+    } else if (entry.instanceId === this.instance.id) {
+      // A leftover of a socket that is gone already.
       await this.registry.remove(entry);
+    } else {
+      await this.bus.close(
+        { connectionId: entry.connectionId, instanceId: entry.instanceId },
+        CloseCode.Replaced,
+        'replaced by a newer connection',
+      );
     }
   }
 
@@ -159,6 +192,15 @@ export class RealtimeGateway
       code,
       durationMs: Date.now() - connection.connectedAt,
     });
+    this.bus
+      .untrack(connection)
+      .catch((error: unknown) =>
+        this.logger.warn({
+          msg: 'user channel not unsubscribed',
+          connectionId: connection.id,
+          err: error,
+        }),
+      );
     this.registry.remove(this.entryOf(connection)).catch((error: unknown) =>
       this.logger.warn({
         msg: 'could not unregister connection',
@@ -173,7 +215,7 @@ export class RealtimeGateway
       connectionId: connection.id,
       userId: connection.userId,
       sessionId: connection.session.sessionId,
-      instanceId: this.instanceId,
+      instanceId: this.instance.id,
       connectedAt: connection.connectedAt,
     };
   }

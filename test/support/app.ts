@@ -7,6 +7,22 @@ import { createApp } from '../../src/app.factory';
 import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/config.schema';
 import { createLogger } from '../../src/logging/logger';
+import { RedisConnections } from '../../src/redis/redis.connections';
+
+/** Polls `condition` every 20 ms; rejects naming `what` after `timeoutMs`. */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 export const TEST_ORIGIN = 'http://app.test';
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -41,7 +57,10 @@ export interface TestApp {
 }
 
 /** Boots the real application on 127.0.0.1, port 0, with test defaults plus `env`. */
-export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startApp(
+  env: Record<string, string> = {},
+  { waitForRedis = true }: { waitForRedis?: boolean } = {},
+): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     JWT_SECRET: TEST_SECRET,
@@ -52,6 +71,9 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
   const logs = new LogCapture();
   const app = await createApp(config, createLogger(config.logLevel, logs));
   await app.listen(0, '127.0.0.1');
+  if (config.redisUrl && waitForRedis) {
+    await waitUntil(() => app.get(RedisConnections).up, 'Redis connections ready');
+  }
   const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';
   const http = `${scheme}://127.0.0.1:${port}`;

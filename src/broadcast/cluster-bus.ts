@@ -1,0 +1,192 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Instance } from '../config/instance';
+import type { Connection } from '../realtime/connection';
+import { Hub } from '../realtime/hub';
+import { BroadcastUnavailableError, Broker } from './broker.interface';
+
+/** Channels every instance listens to. */
+const ALL = 'all';
+const CONTROL = 'ctl';
+
+export const userChannel = (userId: string): string => `u:${userId}`;
+export const roomChannel = (room: string): string => `r:${room}`;
+export const ALL_CHANNEL = ALL;
+
+/** What travels between instances. `e`: an event frame; `c`: close sockets. */
+type Kind = 'e' | 'c';
+
+interface CloseCommand {
+  code: number;
+  reason: string;
+  sessionId?: string;
+  connectionId?: string;
+}
+
+/**
+ * Moves events and disconnects between the hub (this instance's sockets) and the broker (other
+ * instances). A message on the wire is one header line and the payload:
+ * `<kind>|<origin instance>|<published at ms>|<except connection id>\n<payload>`, so an event
+ * frame is serialized once by its publisher and sent on as-is by every instance that receives it.
+ *
+ * Interest-based routing: an instance subscribes to a user's channel while it holds a socket of
+ * that user (and to a room's while a local socket is in it), so cross-instance traffic grows with
+ * interest, not with the number of instances.
+ */
+@Injectable()
+export class ClusterBus implements OnModuleInit {
+  private readonly logger = new Logger(ClusterBus.name);
+
+  constructor(
+    @Inject(Broker) private readonly broker: Broker,
+    private readonly hub: Hub,
+    private readonly instance: Instance,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.broker.onMessage((channel, message) => this.receive(channel, message));
+    await Promise.all(
+      [ALL, CONTROL, this.instanceChannel(this.instance.id)].map((c) => this.broker.subscribe(c)),
+    );
+  }
+
+  get available(): boolean {
+    return this.broker.available;
+  }
+
+  /** Call after the hub added the connection: the user's first local socket subscribes. */
+  async track(connection: Connection): Promise<void> {
+    if (this.hub.ofUser(connection.userId).size === 1) {
+      await this.broker.subscribe(userChannel(connection.userId));
+    }
+  }
+
+  /** Call after the hub removed the connection: the user's last local socket unsubscribes. */
+  async untrack(connection: Connection): Promise<void> {
+    if (this.hub.ofUser(connection.userId).size === 0) {
+      await this.broker.unsubscribe(userChannel(connection.userId));
+    }
+  }
+
+  async subscribeRoom(room: string): Promise<void> {
+    await this.broker.subscribe(roomChannel(room));
+  }
+
+  async unsubscribeRoom(room: string): Promise<void> {
+    await this.broker.unsubscribe(roomChannel(room));
+  }
+
+  /**
+   * Sends an event frame to every matching socket in the cluster: hands it to the broker first,
+   * then serves local sockets while the broker works, then waits for the broker's answer.
+   *
+   * @throws BroadcastUnavailableError (local sockets have not been served then).
+   */
+  async publishEvents(
+    channels: readonly string[],
+    frame: string,
+    exceptConnectionId = '',
+  ): Promise<void> {
+    this.assertAvailable();
+    const header = this.header('e', exceptConnectionId);
+    const published = channels.map((channel) =>
+      this.broker.publish(channel, `${header}\n${frame}`),
+    );
+    // Attach handlers now: a rejection must not go unhandled while the local loop runs.
+    const settled = Promise.all(published);
+    settled.catch(() => undefined);
+    for (const channel of channels) {
+      this.deliver(channel, frame, exceptConnectionId);
+    }
+    await settled;
+  }
+
+  /** Closes the sockets of a user, a session or one connection, on whichever instance holds them. */
+  async close(
+    target:
+      { userId: string } | { sessionId: string } | { connectionId: string; instanceId: string },
+    code: number,
+    reason: string,
+  ): Promise<void> {
+    this.assertAvailable();
+    let channel: string;
+    const command: CloseCommand = { code, reason };
+    if ('connectionId' in target) {
+      channel = this.instanceChannel(target.instanceId);
+      command.connectionId = target.connectionId;
+    } else if ('sessionId' in target) {
+      channel = CONTROL;
+      command.sessionId = target.sessionId;
+    } else {
+      channel = userChannel(target.userId);
+    }
+    this.closeLocal(channel, command);
+    if (!('instanceId' in target && target.instanceId === this.instance.id)) {
+      await this.broker.publish(channel, `${this.header('c', '')}\n${JSON.stringify(command)}`);
+    }
+  }
+
+  /** Fail before serving local sockets, so a call either goes everywhere or reports that it did not. */
+  private assertAvailable(): void {
+    if (!this.broker.available) {
+      throw new BroadcastUnavailableError();
+    }
+  }
+
+  private header(kind: Kind, except: string): string {
+    return `${kind}|${this.instance.id}|${Date.now()}|${except}`;
+  }
+
+  private instanceChannel(instanceId: string): string {
+    return `i:${instanceId}`;
+  }
+
+  private receive(channel: string, message: string): void {
+    const newline = message.indexOf('\n');
+    const [kind, origin, , except] = message.slice(0, newline).split('|');
+    if (origin === this.instance.id) {
+      return;
+    }
+    const payload = message.slice(newline + 1);
+    if (kind === 'e') {
+      this.deliver(channel, payload, except);
+    } else if (kind === 'c') {
+      this.closeLocal(channel, JSON.parse(payload) as CloseCommand);
+    } else {
+      this.logger.warn({ msg: 'unknown bus message kind dropped', kind, channel });
+    }
+  }
+
+  /** Sends one serialized frame to every local socket the channel names. */
+  private deliver(channel: string, frame: string, exceptConnectionId: string): void {
+    for (const connection of this.localSockets(channel)) {
+      if (connection.id !== exceptConnectionId) {
+        connection.send(frame);
+      }
+    }
+  }
+
+  private closeLocal(channel: string, command: CloseCommand): void {
+    const targets =
+      command.connectionId !== undefined
+        ? [this.hub.get(command.connectionId)].filter((c): c is Connection => c !== undefined)
+        : command.sessionId !== undefined
+          ? this.hub.ofSession(command.sessionId)
+          : this.localSockets(channel);
+    for (const connection of [...targets]) {
+      connection.close(command.code, command.reason);
+    }
+  }
+
+  private localSockets(channel: string): Iterable<Connection> {
+    if (channel === ALL) {
+      return this.hub.all();
+    }
+    if (channel.startsWith('u:')) {
+      return this.hub.ofUser(channel.slice(2));
+    }
+    if (channel.startsWith('r:')) {
+      return this.hub.ofRoom(channel.slice(2));
+    }
+    return [];
+  }
+}
