@@ -6,13 +6,18 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import type { AppConfig } from './config/app-config';
 import { PinoLoggerService } from './logging/logger';
+import type { RealtimeOptions } from './realtime/realtime.module';
 import { SwitchboardWsAdapter } from './realtime/ws.adapter';
 
 const JSON_BODY_LIMIT = '16kb';
 
 /** Builds the application (not yet listening) from a validated configuration. */
-export async function createApp(config: AppConfig, logger: Logger): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+export async function createApp(
+  config: AppConfig,
+  logger: Logger,
+  options: RealtimeOptions = {},
+): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     logger: new PinoLoggerService(logger),
     bodyParser: false,
     httpsOptions: config.tls && {

@@ -6,13 +6,14 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
-import { RealtimeModule } from './realtime/realtime.module';
+import { RealtimeModule, type RealtimeOptions } from './realtime/realtime.module';
 import { RedisModule } from './redis/redis.module';
 import { TicketsModule } from './tickets/tickets.module';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  /** @param options application hooks, such as a replacement `RoomPolicy` */
+  static forRoot(config: AppConfig, options: RealtimeOptions = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -22,7 +23,7 @@ export class AppModule {
         BroadcastModule,
         AuthModule,
         TicketsModule,
-        RealtimeModule,
+        RealtimeModule.forRoot(options),
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
     };

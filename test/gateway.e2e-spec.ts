@@ -92,8 +92,12 @@ describe('gateway: accepted sockets', () => {
       clients.push(socket);
       const session = await revalidating.app.get(AuthService).verify(token);
       // Straight into the store: no disconnect is broadcast, only the periodic check can notice.
-      await revalidating.app.get<RevocationStore>(RevocationStore).revoke(session.sessionId, 60_000);
-      expect((await within(socket.closed, 'revalidation close', 2000)).code).toBe(CloseCode.SessionRevoked);
+      await revalidating.app
+        .get<RevocationStore>(RevocationStore)
+        .revoke(session.sessionId, 60_000);
+      expect((await within(socket.closed, 'revalidation close', 2000)).code).toBe(
+        CloseCode.SessionRevoked,
+      );
     } finally {
       await revalidating.close();
     }

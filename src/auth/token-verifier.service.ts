@@ -7,6 +7,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
+import { sanitizeText } from '../common/sanitize';
 import { AppConfig } from '../config/app-config';
 import { type Session, sha256 } from './session';
 import { TokenError } from './token.errors';
@@ -104,7 +105,7 @@ function sessionFromPayload(payload: JWTPayload, token: string): Session {
   );
   return {
     userId: sub,
-    name: (name ?? sub).slice(0, MAX_NAME_LENGTH),
+    name: sanitizeText(name ?? sub).slice(0, MAX_NAME_LENGTH) || sub,
     sessionId: sid ?? sha256(token),
     expiresAt: (exp as number) * 1000,
     rooms: roomPatterns(payload.rooms),

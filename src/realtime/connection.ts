@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws';
 import { CloseCode } from '@app/protocol';
 import type { Session } from '../auth/session';
+import { FloodGuard } from './flood-guard';
 
 /** One authenticated socket held by this instance. */
 export class Connection {
@@ -9,6 +10,9 @@ export class Connection {
   readonly timers: NodeJS.Timeout[] = [];
   /** Rooms joined; the hub keeps the reverse index. */
   readonly rooms = new Set<string>();
+  readonly flood: FloodGuard;
+  /** The tail of this socket's message handling: messages are handled one at a time, in order. */
+  private tail: Promise<void> | null = null;
 
   constructor(
     readonly id: string,
@@ -17,7 +21,34 @@ export class Connection {
     readonly ip: string,
     readonly connectedAt: number,
     private readonly sendBufferMaxBytes: number,
-  ) {}
+    limits: { messagesPerWindow: number; messageWindowMs: number },
+  ) {
+    this.flood = new FloodGuard(limits.messagesPerWindow, limits.messageWindowMs);
+  }
+
+  /**
+   * Runs `task` after every task queued before it. A synchronous task with nothing queued runs at
+   * once, without allocating. Tasks must not throw or reject.
+   */
+  serial(task: () => void | Promise<void>): void {
+    if (this.tail === null) {
+      const result = task();
+      if (result !== undefined) {
+        this.settle(result);
+      }
+      return;
+    }
+    this.settle(this.tail.then(task));
+  }
+
+  private settle(work: Promise<void>): void {
+    const tail: Promise<void> = work.then(() => {
+      if (this.tail === tail) {
+        this.tail = null;
+      }
+    });
+    this.tail = tail;
+  }
 
   get userId(): string {
     return this.session.userId;

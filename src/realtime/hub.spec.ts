@@ -10,6 +10,7 @@ const connection = (id: string, userId: string, ip: string): Connection =>
     ip,
     Date.now(),
     1024,
+    { messagesPerWindow: 20, messageWindowMs: 10_000 },
   );
 
 describe('Hub admission', () => {

@@ -76,10 +76,15 @@ export class Hub {
     this.decrementIp(connection.ip);
     removeFrom(this.byUser, connection.userId, connection);
     removeFrom(this.bySession, connection.session.sessionId, connection);
-    for (const room of connection.rooms) {
-      removeFrom(this.byRoom, room, connection);
-    }
+    // Rooms stay until RoomsService.leaveAll, which also unsubscribes and updates presence.
     return true;
+  }
+
+  /** Moves the connection to its session's new id (after `session.refresh` with another `sid`). */
+  rekey(connection: Connection, session: Connection['session']): void {
+    removeFrom(this.bySession, connection.session.sessionId, connection);
+    connection.session = session;
+    addTo(this.bySession, session.sessionId, connection);
   }
 
   /** Adds the connection to the room; true when it is the room's first local member. */

@@ -15,12 +15,9 @@ import { ConnectionRegistry, type ConnectionEntry } from './connection-registry.
 import { serverFrame } from './frames';
 import { Hub } from './hub';
 import { MessageRouter } from './message-router';
+import { RoomsService } from './rooms/rooms.service';
+import { SessionLifecycle } from './session-lifecycle';
 import type { AcceptedHandshake } from './ws.adapter';
-
-/** `session.expiring` goes out this long before the session ends. */
-const EXPIRY_WARNING_MS = 60_000;
-/** setTimeout's ceiling; longer sessions are caught by the periodic revalidation. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Holds the accepted sockets: welcome, heartbeat, session lifetime, the per-user limit, and
@@ -37,6 +34,8 @@ export class RealtimeGateway
     private readonly config: AppConfig,
     private readonly hub: Hub,
     private readonly router: MessageRouter,
+    private readonly sessions: SessionLifecycle,
+    private readonly rooms: RoomsService,
     private readonly auth: AuthService,
     @Inject(ConnectionRegistry) private readonly registry: ConnectionRegistry,
     @Inject(RevocationStore) private readonly revocations: RevocationStore,
@@ -71,6 +70,7 @@ export class RealtimeGateway
       admission.ip,
       Date.now(),
       this.config.ws.sendBufferMaxBytes,
+      this.config.ws,
     );
     this.hub.add(connection, admission);
 
@@ -83,7 +83,7 @@ export class RealtimeGateway
         return;
       }
       // binaryType is 'nodebuffer' (the default), so a text frame arrives as one Buffer.
-      this.router.handle(connection, (data as Buffer).toString('utf8'));
+      this.router.receive(connection, (data as Buffer).toString('utf8'));
     });
     socket.on('error', (error: Error & { code?: string }) => {
       // ws has already chosen the close code (1002, 1007, 1009); nothing to add.
@@ -120,7 +120,7 @@ export class RealtimeGateway
       },
     };
     connection.send(serverFrame(ServerMessageType.Welcome, welcome));
-    this.scheduleSessionEnd(connection);
+    this.sessions.schedule(connection);
     this.logger.log({
       msg: 'connection accepted',
       connectionId: connection.id,
@@ -129,10 +129,14 @@ export class RealtimeGateway
     });
   }
 
-  beforeApplicationShutdown(): void {
+  async beforeApplicationShutdown(): Promise<void> {
     for (const timer of this.timers) {
       clearInterval(timer);
     }
+    // This instance's presence goes while Redis is still connected.
+    await Promise.allSettled(
+      [...this.hub.all()].map((connection) => this.rooms.leaveAll(connection)),
+    );
     for (const connection of this.hub.all()) {
       connection.close(CloseCode.GoingAway, 'server shutting down');
     }
@@ -192,15 +196,13 @@ export class RealtimeGateway
       code,
       durationMs: Date.now() - connection.connectedAt,
     });
-    this.bus
-      .untrack(connection)
-      .catch((error: unknown) =>
-        this.logger.warn({
-          msg: 'user channel not unsubscribed',
-          connectionId: connection.id,
-          err: error,
-        }),
-      );
+    this.bus.untrack(connection).catch((error: unknown) =>
+      this.logger.warn({
+        msg: 'user channel not unsubscribed',
+        connectionId: connection.id,
+        err: error,
+      }),
+    );
     this.registry.remove(this.entryOf(connection)).catch((error: unknown) =>
       this.logger.warn({
         msg: 'could not unregister connection',
@@ -218,33 +220,6 @@ export class RealtimeGateway
       instanceId: this.instance.id,
       connectedAt: connection.connectedAt,
     };
-  }
-
-  /** `session.expiring` a minute before the token's end, and `4002` at the end itself. */
-  private scheduleSessionEnd(connection: Connection): void {
-    connection.clearTimers();
-    const deadline = this.auth.deadline(connection.session);
-    const untilEnd = deadline - Date.now();
-    if (untilEnd > MAX_TIMER_MS) {
-      return;
-    }
-    if (untilEnd > EXPIRY_WARNING_MS) {
-      connection.timers.push(
-        setTimeout(() => {
-          connection.send(
-            serverFrame(ServerMessageType.SessionExpiring, {
-              expiresAt: connection.session.expiresAt,
-            }),
-          );
-        }, untilEnd - EXPIRY_WARNING_MS),
-      );
-    }
-    connection.timers.push(
-      setTimeout(
-        () => connection.close(CloseCode.SessionExpired, 'session expired'),
-        Math.max(0, untilEnd),
-      ),
-    );
   }
 
   /** Terminates every socket that did not answer the previous ping, and pings the rest. */

@@ -7,6 +7,8 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   NotMember: 'not_member',
   RateLimited: 'rate_limited',
+  /** A shared store (Redis) is unreachable; retry after `retryAfterMs`. Not in SPEC §6's list. */
+  Unavailable: 'unavailable',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

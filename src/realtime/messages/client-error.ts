@@ -1,0 +1,13 @@
+import type { ErrorCode } from '@app/protocol';
+
+/** A request the server refuses; answered with an `error` frame, the socket stays open. */
+export class ClientError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'ClientError';
+  }
+}

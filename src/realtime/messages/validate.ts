@@ -1,0 +1,46 @@
+import { getMetadataStorage, validateSync } from 'class-validator';
+
+/** Problems by field name, each with the sentences that explain them. */
+export type FieldErrors = Record<string, string[]>;
+
+type DataClass<T> = new () => T;
+
+const allowedKeys = new Map<DataClass<unknown>, ReadonlySet<string>>();
+
+function keysOf(dto: DataClass<unknown>): ReadonlySet<string> {
+  let keys = allowedKeys.get(dto);
+  if (keys === undefined) {
+    const metadata = getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false);
+    keys = new Set(metadata.map((entry) => entry.propertyName));
+    allowedKeys.set(dto, keys);
+  }
+  return keys;
+}
+
+/**
+ * Validates a message's `data` against its DTO class. Unknown properties are refused before
+ * anything is copied, so keys such as `__proto__` or `constructor` never reach an object.
+ */
+export function validateData<T extends object>(
+  dto: DataClass<T>,
+  data: Record<string, unknown> | undefined,
+): { ok: true; value: T } | { ok: false; fields: FieldErrors } {
+  const input = data ?? {};
+  const allowed = keysOf(dto);
+  const fields: FieldErrors = {};
+  for (const key of Object.keys(input)) {
+    if (!allowed.has(key)) {
+      fields[key] = [`${key} is not allowed`];
+    }
+  }
+  if (Object.keys(fields).length > 0) {
+    return { ok: false, fields };
+  }
+  const value = Object.assign(new dto(), input);
+  for (const error of validateSync(value, { forbidUnknownValues: false })) {
+    fields[error.property] = Object.values(
+      error.constraints ?? { invalid: `${error.property} is invalid` },
+    );
+  }
+  return Object.keys(fields).length > 0 ? { ok: false, fields } : { ok: true, value };
+}

@@ -1,0 +1,52 @@
+import type { UserInfo } from '@app/protocol';
+import type { PresenceMember, PresenceStore } from './presence-store.interface';
+
+/** In-process presence for the embedded (single-instance) mode. */
+export class MemoryPresenceStore implements PresenceStore {
+  /** room → userId → { name, connection ids } */
+  private readonly rooms = new Map<
+    string,
+    Map<string, { name: string; connections: Set<string> }>
+  >();
+
+  join(room: string, member: PresenceMember): Promise<boolean> {
+    let users = this.rooms.get(room);
+    if (users === undefined) {
+      users = new Map();
+      this.rooms.set(room, users);
+    }
+    let user = users.get(member.userId);
+    const fresh = user === undefined;
+    if (user === undefined) {
+      user = { name: member.name, connections: new Set() };
+      users.set(member.userId, user);
+    }
+    user.connections.add(member.connectionId);
+    return Promise.resolve(fresh);
+  }
+
+  leave(room: string, member: PresenceMember): Promise<boolean> {
+    const users = this.rooms.get(room);
+    const user = users?.get(member.userId);
+    if (
+      users === undefined ||
+      user === undefined ||
+      !user.connections.delete(member.connectionId)
+    ) {
+      return Promise.resolve(false);
+    }
+    if (user.connections.size > 0) {
+      return Promise.resolve(false);
+    }
+    users.delete(member.userId);
+    if (users.size === 0) {
+      this.rooms.delete(room);
+    }
+    return Promise.resolve(true);
+  }
+
+  members(room: string): Promise<UserInfo[]> {
+    const users = this.rooms.get(room) ?? new Map<string, { name: string }>();
+    return Promise.resolve([...users].map(([id, { name }]) => ({ id, name })));
+  }
+}

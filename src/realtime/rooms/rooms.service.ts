@@ -1,0 +1,180 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, ServerMessageType, type UserInfo } from '@app/protocol';
+import { ClusterBus, roomChannel } from '../../broadcast/cluster-bus';
+import { sanitizeText } from '../../common/sanitize';
+import { Instance } from '../../config/instance';
+import { ExpiringMap } from '../../common/expiring-map';
+import type { Connection } from '../connection';
+import { serverFrame } from '../frames';
+import { Hub } from '../hub';
+import { ClientError } from '../messages/client-error';
+import { MAX_TEXT_LENGTH } from '../messages/client-messages.dto';
+import { type PresenceMember, PresenceStore } from '../presence/presence-store.interface';
+import { RoomPolicy } from './room-policy';
+
+export const MAX_ROOMS_PER_CONNECTION = 50;
+/** `user:` rooms are users' private channels, fed by `BroadcastService.toUser`. */
+const RESERVED_ROOM_PREFIX = 'user:';
+const TYPING_INTERVAL_MS = 2_000;
+
+/**
+ * Rooms, presence and typing for one connection's requests. Room traffic crosses instances on the
+ * bus: an instance subscribes to a room while a local socket is in it.
+ */
+@Injectable()
+export class RoomsService {
+  private readonly logger = new Logger(RoomsService.name);
+  private readonly typingSeen = new ExpiringMap<string, true>();
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly bus: ClusterBus,
+    private readonly instance: Instance,
+    private readonly policy: RoomPolicy,
+    @Inject(PresenceStore) private readonly presence: PresenceStore,
+  ) {}
+
+  async join(connection: Connection, room: string): Promise<{ room: string; members: UserInfo[] }> {
+    if (room.startsWith(RESERVED_ROOM_PREFIX)) {
+      throw new ClientError(ErrorCode.Forbidden, `"${RESERVED_ROOM_PREFIX}" rooms are reserved`);
+    }
+    if (connection.rooms.has(room)) {
+      return { room, members: await this.presence.members(room) };
+    }
+    if (connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
+      throw new ClientError(
+        ErrorCode.Forbidden,
+        `at most ${MAX_ROOMS_PER_CONNECTION} rooms per connection`,
+      );
+    }
+    if (!(await this.policy.canJoin(connection.session, room))) {
+      throw new ClientError(ErrorCode.Forbidden, `not allowed to join "${room}"`);
+    }
+    if (this.hub.join(connection, room)) {
+      await this.bus.subscribeRoom(room);
+    }
+    let fresh: boolean;
+    let members: UserInfo[];
+    try {
+      fresh = await this.presence.join(room, this.member(connection));
+      members = await this.presence.members(room);
+    } catch (error) {
+      await this.leaveLocally(connection, room);
+      throw error;
+    }
+    if (fresh) {
+      await this.announce(room, ServerMessageType.PresenceJoined, connection);
+    }
+    return { room, members };
+  }
+
+  async leave(connection: Connection, room: string): Promise<{ room: string }> {
+    this.assertMember(connection, room);
+    await this.leaveLocally(connection, room);
+    if (await this.presence.leave(room, this.member(connection))) {
+      await this.announce(room, ServerMessageType.PresenceLeft, connection);
+    }
+    return { room };
+  }
+
+  async message(connection: Connection, room: string, text: string): Promise<void> {
+    this.assertMember(connection, room);
+    const clean = sanitizeText(text);
+    if (clean.length === 0 || clean.length > MAX_TEXT_LENGTH) {
+      throw new ClientError(
+        ErrorCode.ValidationFailed,
+        'text must be 1-4000 characters after removing control characters',
+        {
+          fields: {
+            text: [
+              `text must be 1-${MAX_TEXT_LENGTH} characters after removing control characters`,
+            ],
+          },
+        },
+      );
+    }
+    const frame = serverFrame(ServerMessageType.RoomMessage, {
+      room,
+      from: this.user(connection),
+      text: clean,
+      messageId: randomUUID(),
+    });
+    await this.bus.publishEvents([roomChannel(room)], frame);
+  }
+
+  /** At most one per user per room per 2 s; extras are dropped silently. */
+  async typing(connection: Connection, room: string): Promise<void> {
+    this.assertMember(connection, room);
+    const key = `${connection.userId}\n${room}`;
+    if (this.typingSeen.has(key)) {
+      return;
+    }
+    this.typingSeen.set(key, true, TYPING_INTERVAL_MS);
+    const frame = serverFrame(ServerMessageType.RoomTyping, { room, user: this.user(connection) });
+    await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
+  }
+
+  async members(
+    connection: Connection,
+    room: string,
+  ): Promise<{ room: string; members: UserInfo[] }> {
+    this.assertMember(connection, room);
+    return { room, members: await this.presence.members(room) };
+  }
+
+  /** Takes a closed (or closing) connection out of all its rooms, announcing who left. */
+  async leaveAll(connection: Connection): Promise<void> {
+    for (const room of [...connection.rooms]) {
+      try {
+        await this.leave(connection, room);
+      } catch (error) {
+        this.logger.warn({
+          msg: 'presence not cleaned up',
+          connectionId: connection.id,
+          room,
+          err: error,
+        });
+      }
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.typingSeen.dispose();
+  }
+
+  private async leaveLocally(connection: Connection, room: string): Promise<void> {
+    if (this.hub.leave(connection, room)) {
+      await this.bus.unsubscribeRoom(room);
+    }
+  }
+
+  /** Tells the room's other members (every other connection) that the user came or went. */
+  private async announce(room: string, type: string, connection: Connection): Promise<void> {
+    const frame = serverFrame(type, { room, user: this.user(connection) });
+    try {
+      await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
+    } catch (error) {
+      this.logger.warn({ msg: 'presence change not announced', room, type, err: error });
+    }
+  }
+
+  private assertMember(connection: Connection, room: string): void {
+    if (!connection.rooms.has(room)) {
+      throw new ClientError(ErrorCode.NotMember, `not a member of "${room}"`);
+    }
+  }
+
+  private user(connection: Connection): UserInfo {
+    return { id: connection.userId, name: connection.session.name };
+  }
+
+  private member(connection: Connection): PresenceMember {
+    return {
+      userId: connection.userId,
+      name: connection.session.name,
+      connectionId: connection.id,
+      instanceId: this.instance.id,
+    };
+  }
+}
