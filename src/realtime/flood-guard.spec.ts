@@ -9,7 +9,11 @@ describe('FloodGuard', () => {
   });
   it('starts over in the next window', () => {
     const guard = new FloodGuard(2, 1000);
-    expect([guard.message(1000), guard.message(1200), guard.message(1500)]).toEqual(['ok', 'ok', 'limited']);
+    expect([guard.message(1000), guard.message(1200), guard.message(1500)]).toEqual([
+      'ok',
+      'ok',
+      'limited',
+    ]);
     expect(guard.message(2000)).toBe('ok');
   });
   it('closes at the tenth error in a window', () => {

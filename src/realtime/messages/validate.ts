@@ -27,20 +27,21 @@ export function validateData<T extends object>(
 ): { ok: true; value: T } | { ok: false; fields: FieldErrors } {
   const input = data ?? {};
   const allowed = keysOf(dto);
-  const fields: FieldErrors = {};
-  for (const key of Object.keys(input)) {
-    if (!allowed.has(key)) {
-      fields[key] = [`${key} is not allowed`];
-    }
-  }
-  if (Object.keys(fields).length > 0) {
-    return { ok: false, fields };
+  // Entries, not assignments: `fields['__proto__'] = …` would set a prototype, not a field.
+  const unknown = Object.keys(input)
+    .filter((key) => !allowed.has(key))
+    .map((key): [string, string[]] => [key, [`${key} is not allowed`]]);
+  if (unknown.length > 0) {
+    return { ok: false, fields: Object.fromEntries(unknown) };
   }
   const value = Object.assign(new dto(), input);
-  for (const error of validateSync(value, { forbidUnknownValues: false })) {
-    fields[error.property] = Object.values(
-      error.constraints ?? { invalid: `${error.property} is invalid` },
-    );
-  }
-  return Object.keys(fields).length > 0 ? { ok: false, fields } : { ok: true, value };
+  const invalid = validateSync(value, { forbidUnknownValues: false }).map(
+    (error): [string, string[]] => [
+      error.property,
+      Object.values(error.constraints ?? { invalid: `${error.property} is invalid` }),
+    ],
+  );
+  return invalid.length > 0
+    ? { ok: false, fields: Object.fromEntries(invalid) }
+    : { ok: true, value };
 }
