@@ -196,6 +196,7 @@ export class RealtimeGateway
       code,
       durationMs: Date.now() - connection.connectedAt,
     });
+    void this.rooms.leaveAll(connection);
     this.bus.untrack(connection).catch((error: unknown) =>
       this.logger.warn({
         msg: 'user channel not unsubscribed',

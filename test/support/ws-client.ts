@@ -1,6 +1,6 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import type { ServerMessage } from '@app/protocol';
+import type { ServerMessage, WelcomeData } from '@app/protocol';
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -16,6 +16,8 @@ export interface Closed {
 export class TestClient {
   readonly socket: WebSocket;
   readonly messages: ServerMessage[] = [];
+  /** The welcome frame's data, once `connected` has seen it. */
+  welcome!: WelcomeData;
   private readonly waiters: Array<() => void> = [];
   readonly opened: Promise<void>;
   readonly closed: Promise<Closed>;
@@ -121,6 +123,6 @@ export async function connected(
 ): Promise<TestClient> {
   const client = new TestClient(url, options);
   await within(client.opened, `open ${url.replace(/\?.*/, '')}`);
-  await client.nextOfType('welcome');
+  client.welcome = (await client.nextOfType<WelcomeData>('welcome')).data as WelcomeData;
   return client;
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, ServerMessageType, type UserInfo } from '@app/protocol';
 import { ClusterBus, roomChannel } from '../../broadcast/cluster-bus';
@@ -23,7 +23,7 @@ const TYPING_INTERVAL_MS = 2_000;
  * bus: an instance subscribes to a room while a local socket is in it.
  */
 @Injectable()
-export class RoomsService {
+export class RoomsService implements OnApplicationShutdown {
   private readonly logger = new Logger(RoomsService.name);
   private readonly typingSeen = new ExpiringMap<string, true>();
 

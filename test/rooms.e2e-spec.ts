@@ -1,0 +1,205 @@
+import type { UserInfo } from '@app/protocol';
+import { BroadcastService } from '../src/broadcast/broadcast.service';
+import { startApp, type TestApp, waitUntil } from './support/app';
+import { suiteRedis, testPrefix } from './support/redis';
+import { spawnServer } from './support/server-process';
+import { connected, type TestClient } from './support/ws-client';
+
+interface RoomMessage {
+  room: string;
+  from: UserInfo;
+  text: string;
+  messageId: string;
+}
+
+const SECRET = 'rooms-test-secret-that-is-long-enough-0123456789';
+
+/** Rooms, presence and typing across two instances on one real Redis (SPEC §6). */
+describe('rooms across instances', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let env: Record<string, string>;
+  let stopRedis: () => Promise<void>;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    const redis = await suiteRedis();
+    stopRedis = redis.stop;
+    env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: testPrefix(),
+      JWT_SECRET: SECRET,
+      MAX_CONNECTIONS_PER_USER: '2',
+      WS_HEARTBEAT_MS: '500',
+      // The tests poll presence.list; the per-socket rate limit has its own tests.
+      WS_MESSAGES_PER_WINDOW: '1000',
+    };
+    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+  });
+  afterEach(() => clients.splice(0).forEach((client) => client.close()));
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await stopRedis();
+  });
+
+  async function connect(
+    app: TestApp | { ws: string },
+    userId: string,
+    name = userId,
+  ): Promise<TestClient> {
+    const issuer = 'app' in app ? app : a;
+    const { ticket } = await issuer.ticket(await issuer.devToken(userId, { name }));
+    const client = await connected(`${app.ws}?ticket=${ticket}`);
+    clients.push(client);
+    return client;
+  }
+  async function join(client: TestClient, room: string): Promise<UserInfo[]> {
+    client.send({ type: 'room.join', id: `join-${room}`, data: { room } });
+    const reply = await client.nextOfType<{ room: string; members: UserInfo[] }>('room.joined');
+    expect(reply.id).toBe(`join-${room}`);
+    return reply.data?.members ?? [];
+  }
+  const ids = (members: UserInfo[]) => members.map((m) => m.id).sort();
+
+  it('joins, announces presence, and delivers room messages to every member on both instances', async () => {
+    const alice = await connect(a, 'alice', 'Alice');
+    const bob = await connect(b, 'bob', 'Bob');
+    expect(await join(alice, 'team-1')).toEqual([{ id: 'alice', name: 'Alice' }]);
+    expect(ids(await join(bob, 'team-1'))).toEqual(['alice', 'bob']);
+    expect((await alice.nextOfType('presence.joined')).data).toEqual({
+      room: 'team-1',
+      user: { id: 'bob', name: 'Bob' },
+    });
+
+    bob.send({
+      type: 'room.message',
+      data: { room: 'team-1', text: 'e\u0301t\u00e9 \u202E<b>hi</b>' },
+    });
+    const [toAlice, toBob] = await Promise.all([
+      alice.nextOfType<RoomMessage>('room.message'),
+      bob.nextOfType<RoomMessage>('room.message'),
+    ]);
+    expect(toAlice.data).toEqual({
+      room: 'team-1',
+      from: { id: 'bob', name: 'Bob' },
+      text: '\u00e9t\u00e9 <b>hi</b>',
+      messageId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    expect(toBob.data?.messageId).toBe(toAlice.data?.messageId);
+
+    bob.send({ type: 'room.leave', id: 'bye', data: { room: 'team-1' } });
+    expect(await bob.nextOfType('room.left')).toMatchObject({
+      id: 'bye',
+      data: { room: 'team-1' },
+    });
+    expect((await alice.nextOfType('presence.left')).data).toEqual({
+      room: 'team-1',
+      user: { id: 'bob', name: 'Bob' },
+    });
+    alice.send({ type: 'room.message', data: { room: 'team-1', text: 'anyone?' } });
+    await alice.nextOfType('room.message');
+    alice.send({ type: 'ping', id: 'sync' });
+    await alice.nextOfType('pong');
+    expect(
+      bob.messages.some(
+        (m) => m.type === 'room.message' && (m.data as RoomMessage).text === 'anyone?',
+      ),
+    ).toBe(false);
+  });
+
+  it('lists each user once, however many connections they hold', async () => {
+    const carol1 = await connect(a, 'carol');
+    const carol2 = await connect(b, 'carol');
+    const dave = await connect(b, 'dave');
+    await join(carol1, 'lounge');
+    await join(carol2, 'lounge');
+    await join(dave, 'lounge');
+    dave.send({ type: 'presence.list', id: 'who', data: { room: 'lounge' } });
+    const list = await dave.nextOfType<{ room: string; members: UserInfo[] }>('presence.list');
+    expect(list.id).toBe('who');
+    expect(ids(list.data?.members ?? [])).toEqual(['carol', 'dave']);
+
+    // Carol's second connection joining did not announce her again, and one of two leaving does not say she left.
+    expect(dave.messages.filter((m) => m.type === 'presence.joined')).toHaveLength(0);
+    carol1.close();
+    await waitUntil(async () => {
+      dave.send({ type: 'presence.list', data: { room: 'lounge' } });
+      return (
+        ids(
+          (await dave.nextOfType<{ members: UserInfo[] }>('presence.list')).data?.members ?? [],
+        ).join() === 'carol,dave'
+      );
+    }, 'the list after one of carol’s sockets left');
+    expect(dave.messages.some((m) => m.type === 'presence.left')).toBe(false);
+    carol2.close();
+    expect((await dave.nextOfType('presence.left')).data).toEqual({
+      room: 'lounge',
+      user: { id: 'carol', name: 'carol' },
+    });
+  });
+
+  it('sends typing to the other members, at most once per user per room per 2 s', async () => {
+    const erin = await connect(a, 'erin');
+    const frank = await connect(b, 'frank');
+    await join(erin, 'desk');
+    await join(frank, 'desk');
+    for (let i = 0; i < 3; i++) {
+      erin.send({ type: 'typing', data: { room: 'desk' } });
+    }
+    erin.send({ type: 'room.message', data: { room: 'desk', text: 'sentinel' } });
+    await frank.nextOfType('room.message');
+    expect(frank.messages.filter((m) => m.type === 'room.typing').map((m) => m.data)).toEqual([
+      { room: 'desk', user: { id: 'erin', name: 'erin' } },
+    ]);
+    await erin.nextOfType('room.message');
+    expect(erin.messages.some((m) => m.type === 'room.typing')).toBe(false);
+  });
+
+  it('reaches a room from BroadcastService on either instance, except a given connection', async () => {
+    const gina = await connect(a, 'gina');
+    const hank = await connect(b, 'hank');
+    await join(gina, 'ops');
+    await join(hank, 'ops');
+    await b.app.get(BroadcastService).toRoom('ops', 'deploy.started', { v: 2 });
+    expect((await gina.nextOfType('deploy.started')).data).toEqual({ v: 2 });
+    expect((await hank.nextOfType('deploy.started')).data).toEqual({ v: 2 });
+
+    const hankId = hank.welcome.connectionId;
+    await a.app
+      .get(BroadcastService)
+      .toRoom('ops', 'deploy.done', {}, { exceptConnectionId: hankId });
+    await b.app.get(BroadcastService).toRoom('ops', 'sentinel', {});
+    await gina.nextOfType('deploy.done');
+    await hank.nextOfType('sentinel');
+    expect(hank.messages.some((m) => m.type === 'deploy.done')).toBe(false);
+  });
+
+  it('drops the members of a SIGKILLed instance from presence within 2 × WS_HEARTBEAT_MS', async () => {
+    const doomed = await spawnServer(env);
+    try {
+      const ivan = await connect(a, 'ivan');
+      await join(ivan, 'war-room');
+      const judy = await connect(doomed, 'judy');
+      expect(ids(await join(judy, 'war-room'))).toEqual(['ivan', 'judy']);
+      await ivan.nextOfType('presence.joined');
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      const killedAt = Date.now();
+      await waitUntil(
+        async () => {
+          ivan.send({ type: 'presence.list', data: { room: 'war-room' } });
+          return (
+            ids(
+              (await ivan.nextOfType<{ members: UserInfo[] }>('presence.list')).data?.members ?? [],
+            ).join() === 'ivan'
+          );
+        },
+        'judy to leave the list',
+        3000,
+      );
+      expect(Date.now() - killedAt).toBeLessThanOrEqual(1200);
+    } finally {
+      await doomed.stop('SIGKILL');
+    }
+  });
+});
