@@ -1,5 +1,7 @@
 import type { UserInfo } from '@app/protocol';
+import type { Session } from '../src/auth/session';
 import { BroadcastService } from '../src/broadcast/broadcast.service';
+import { RoomPolicy } from '../src/realtime/rooms/room-policy';
 import { startApp, type TestApp, waitUntil } from './support/app';
 import { suiteRedis, testPrefix } from './support/redis';
 import { spawnServer } from './support/server-process';
@@ -200,6 +202,31 @@ describe('rooms across instances', () => {
       expect(Date.now() - killedAt).toBeLessThanOrEqual(1200);
     } finally {
       await doomed.stop('SIGKILL');
+    }
+  });
+});
+
+describe('a replacement RoomPolicy', () => {
+  class TenantRoomPolicy extends RoomPolicy {
+    canJoin(session: Session, room: string): boolean {
+      return room.startsWith(`${session.userId.split('.')[0]}:`);
+    }
+  }
+
+  it('decides who joins what', async () => {
+    const app = await startApp({}, { realtime: { roomPolicy: TenantRoomPolicy } });
+    try {
+      const client = await connected((await app.ticket(await app.devToken('acme.alice'))).url);
+      client.send({ type: 'room.join', id: 'own', data: { room: 'acme:general' } });
+      expect((await client.nextOfType('room.joined')).id).toBe('own');
+      client.send({ type: 'room.join', id: 'other', data: { room: 'globex:general' } });
+      expect(await client.nextOfType('error')).toMatchObject({
+        id: 'other',
+        data: { code: 'forbidden' },
+      });
+      client.close();
+    } finally {
+      await app.close();
     }
   });
 });

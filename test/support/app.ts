@@ -7,6 +7,7 @@ import { createApp } from '../../src/app.factory';
 import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/config.schema';
 import { createLogger } from '../../src/logging/logger';
+import type { RealtimeOptions } from '../../src/realtime/realtime.module';
 import { RedisConnections } from '../../src/redis/redis.connections';
 
 /** Polls `condition` every 20 ms; rejects naming `what` after `timeoutMs`. */
@@ -59,7 +60,10 @@ export interface TestApp {
 /** Boots the real application on 127.0.0.1, port 0, with test defaults plus `env`. */
 export async function startApp(
   env: Record<string, string> = {},
-  { waitForRedis = true }: { waitForRedis?: boolean } = {},
+  {
+    waitForRedis = true,
+    realtime = {},
+  }: { waitForRedis?: boolean; realtime?: RealtimeOptions } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -69,7 +73,7 @@ export async function startApp(
     ...env,
   });
   const logs = new LogCapture();
-  const app = await createApp(config, createLogger(config.logLevel, logs));
+  const app = await createApp(config, createLogger(config.logLevel, logs), realtime);
   await app.listen(0, '127.0.0.1');
   if (config.redisUrl && waitForRedis) {
     await waitUntil(() => app.get(RedisConnections).up, 'Redis connections ready');

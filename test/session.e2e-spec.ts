@@ -1,0 +1,80 @@
+import { CloseCode, type ErrorData } from '@app/protocol';
+import { startApp, type TestApp } from './support/app';
+import { hsToken, seconds } from './support/jwt';
+import { connected, type TestClient, within } from './support/ws-client';
+
+/** Session lifecycle with short-lived tokens (SPEC §6 session.*, §7 4002). */
+describe('session lifecycle', () => {
+  let app: TestApp;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    app = await startApp({ JWT_CLOCK_TOLERANCE_S: '0' });
+  });
+  afterEach(() => clients.splice(0).forEach((c) => c.close()));
+  afterAll(() => app.close());
+
+  async function connect(token: string): Promise<TestClient> {
+    const client = await connected((await app.ticket(token)).url);
+    clients.push(client);
+    return client;
+  }
+
+  it('warns with session.expiring 60 s before the token expires, then closes with 4002 at expiry', async () => {
+    const exp = seconds() + 62;
+    const client = await connect(await hsToken({ sub: 'soon', exp }));
+    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 4000);
+    expect(warning.data).toEqual({ expiresAt: exp * 1000 });
+    expect(client.socket.readyState).toBe(client.socket.OPEN);
+  });
+
+  it('closes with 4002 when the token expires, by timer', async () => {
+    const client = await connect(await hsToken({ sub: 'brief', exp: seconds() + 2 }));
+    const started = Date.now();
+    expect((await within(client.closed, '4002', 4000)).code).toBe(CloseCode.SessionExpired);
+    expect(Date.now() - started).toBeGreaterThan(500);
+  });
+
+  it('extends the session with session.refresh and a fresh token of the same user', async () => {
+    const client = await connect(
+      await hsToken({ sub: 'renewer', sid: 'sid-1', exp: seconds() + 2 }),
+    );
+    const freshExp = seconds() + 3600;
+    client.send({
+      type: 'session.refresh',
+      id: 'r1',
+      data: { token: await hsToken({ sub: 'renewer', sid: 'sid-1', exp: freshExp }) },
+    });
+    const refreshed = await client.nextOfType<{ expiresAt: number }>('session.refreshed');
+    expect(refreshed).toMatchObject({ id: 'r1', data: { expiresAt: freshExp * 1000 } });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(client.socket.readyState).toBe(client.socket.OPEN);
+  });
+
+  it('follows a refreshed session id: logout of the new session closes the socket', async () => {
+    const client = await connect(await hsToken({ sub: 'mover', sid: 'old-sid' }));
+    const newToken = await hsToken({ sub: 'mover', sid: 'new-sid' });
+    client.send({ type: 'session.refresh', data: { token: newToken } });
+    await client.nextOfType('session.refreshed');
+    const logout = await fetch(`${app.http}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${newToken}` },
+    });
+    expect(logout.status).toBe(204);
+    expect((await within(client.closed, '4003')).code).toBe(CloseCode.SessionRevoked);
+  });
+
+  it.each([
+    ['another user’s token', () => hsToken({ sub: 'someone-else' }), /another user/],
+    ['an expired token', () => hsToken({ sub: 'keeper', exp: seconds() - 10 }), /expired/],
+    ['a token with a bad signature', () => hsToken({ sub: 'keeper' }, 'z'.repeat(40)), /rejected/],
+  ])('refuses %s with forbidden and keeps the session', async (_name, makeToken, message) => {
+    const client = await connect(await hsToken({ sub: 'keeper' }));
+    client.send({ type: 'session.refresh', id: 'bad', data: { token: await makeToken() } });
+    const error = await client.nextOfType<ErrorData>('error');
+    expect(error.id).toBe('bad');
+    expect(error.data?.code).toBe('forbidden');
+    expect(error.data?.message).toMatch(message);
+    client.send({ type: 'ping', id: 'ok' });
+    expect((await client.nextOfType('pong')).id).toBe('ok');
+  });
+});
