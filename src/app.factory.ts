@@ -37,6 +37,5 @@ export async function createApp(
     new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
   );
   app.useWebSocketAdapter(new SwitchboardWsAdapter(app));
-  app.enableShutdownHooks();
   return app;
 }

@@ -3,6 +3,8 @@ import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module';
 import { BroadcastModule } from './broadcast/broadcast.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
+import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
@@ -19,11 +21,13 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         RedisModule,
+        MetricsModule,
         RateLimitModule,
         BroadcastModule,
         AuthModule,
         TicketsModule,
         RealtimeModule.forRoot(options),
+        HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
     };

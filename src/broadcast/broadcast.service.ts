@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { CloseCode, RESERVED_EVENT_PREFIXES } from '@app/protocol';
+import { type BroadcastTarget, MetricsService } from '../metrics/metrics.service';
 import { serverFrame } from '../realtime/frames';
 import { ALL_CHANNEL, ClusterBus, roomChannel, userChannel } from './cluster-bus';
 
@@ -28,11 +29,15 @@ export class InvalidBroadcastError extends Error {
  */
 @Injectable()
 export class BroadcastService {
-  constructor(private readonly bus: ClusterBus) {}
+  constructor(
+    private readonly bus: ClusterBus,
+    private readonly metrics: MetricsService,
+  ) {}
 
   /** Sends to every socket of the user (the user's private channel). */
-  toUser(userId: string, event: string, data: unknown): Promise<void> {
-    return this.toUsers([userId], event, data);
+  async toUser(userId: string, event: string, data: unknown): Promise<void> {
+    assertId(userId, 'userId');
+    await this.send('user', [userChannel(userId)], event, data);
   }
 
   /** Sends to every socket of each user; duplicates are sent once. */
@@ -41,7 +46,7 @@ export class BroadcastService {
       assertId(userId, 'userId');
       return userChannel(userId);
     });
-    await this.send(channels, event, data);
+    await this.send('users', channels, event, data);
   }
 
   /** Sends to every member of the room, except `opts.exceptConnectionId` when given. */
@@ -52,12 +57,12 @@ export class BroadcastService {
     opts: { exceptConnectionId?: string } = {},
   ): Promise<void> {
     assertId(room, 'room');
-    await this.send([roomChannel(room)], event, data, opts.exceptConnectionId);
+    await this.send('room', [roomChannel(room)], event, data, opts.exceptConnectionId);
   }
 
   /** Sends to every socket of every instance. */
   async toAll(event: string, data: unknown): Promise<void> {
-    await this.send([ALL_CHANNEL], event, data);
+    await this.send('all', [ALL_CHANNEL], event, data);
   }
 
   /**
@@ -87,6 +92,7 @@ export class BroadcastService {
   }
 
   private async send(
+    target: BroadcastTarget,
     channels: string[],
     event: string,
     data: unknown,
@@ -96,6 +102,7 @@ export class BroadcastService {
     if (channels.length === 0) {
       return;
     }
+    this.metrics.broadcast(target);
     await this.bus.publishEvents(channels, serverFrame(event, data), except);
   }
 }

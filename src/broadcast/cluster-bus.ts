@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Instance } from '../config/instance';
+import { MetricsService } from '../metrics/metrics.service';
 import type { Connection } from '../realtime/connection';
 import { Hub } from '../realtime/hub';
 import { BroadcastUnavailableError, Broker } from './broker.interface';
@@ -40,6 +41,7 @@ export class ClusterBus implements OnModuleInit {
     @Inject(Broker) private readonly broker: Broker,
     private readonly hub: Hub,
     private readonly instance: Instance,
+    private readonly metrics: MetricsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -87,7 +89,8 @@ export class ClusterBus implements OnModuleInit {
     exceptConnectionId = '',
   ): Promise<void> {
     this.assertAvailable();
-    const header = this.header('e', exceptConnectionId);
+    const publishedAt = Date.now();
+    const header = this.header('e', exceptConnectionId, publishedAt);
     const published = channels.map((channel) =>
       this.broker.publish(channel, `${header}\n${frame}`),
     );
@@ -97,6 +100,7 @@ export class ClusterBus implements OnModuleInit {
     for (const channel of channels) {
       this.deliver(channel, frame, exceptConnectionId);
     }
+    this.metrics.delivered(publishedAt);
     await settled;
   }
 
@@ -132,8 +136,8 @@ export class ClusterBus implements OnModuleInit {
     }
   }
 
-  private header(kind: Kind, except: string): string {
-    return `${kind}|${this.instance.id}|${Date.now()}|${except}`;
+  private header(kind: Kind, except: string, publishedAt = Date.now()): string {
+    return `${kind}|${this.instance.id}|${publishedAt}|${except}`;
   }
 
   private instanceChannel(instanceId: string): string {
@@ -142,13 +146,14 @@ export class ClusterBus implements OnModuleInit {
 
   private receive(channel: string, message: string): void {
     const newline = message.indexOf('\n');
-    const [kind, origin, , except] = message.slice(0, newline).split('|');
+    const [kind, origin, publishedAt, except] = message.slice(0, newline).split('|');
     if (origin === this.instance.id) {
       return;
     }
     const payload = message.slice(newline + 1);
     if (kind === 'e') {
       this.deliver(channel, payload, except);
+      this.metrics.delivered(Number(publishedAt));
     } else if (kind === 'c') {
       this.closeLocal(channel, JSON.parse(payload) as CloseCommand);
     } else {

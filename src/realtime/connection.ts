@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws';
 import { CloseCode } from '@app/protocol';
 import type { Session } from '../auth/session';
+import type { MetricsService } from '../metrics/metrics.service';
 import { FloodGuard } from './flood-guard';
 
 /** One authenticated socket held by this instance. */
@@ -14,16 +15,33 @@ export class Connection {
   /** The tail of this socket's message handling: messages are handled one at a time, in order. */
   private tail: Promise<void> | null = null;
 
-  constructor(
-    readonly id: string,
-    readonly socket: WebSocket,
-    public session: Session,
-    readonly ip: string,
-    readonly connectedAt: number,
-    private readonly sendBufferMaxBytes: number,
-    limits: { messagesPerWindow: number; messageWindowMs: number },
-  ) {
-    this.flood = new FloodGuard(limits.messagesPerWindow, limits.messageWindowMs);
+  readonly id: string;
+  readonly socket: WebSocket;
+  session: Session;
+  readonly ip: string;
+  readonly connectedAt: number;
+  private readonly sendBufferMaxBytes: number;
+  private readonly metrics: Pick<MetricsService, 'sent'>;
+
+  constructor(options: {
+    id: string;
+    socket: WebSocket;
+    session: Session;
+    ip: string;
+    connectedAt: number;
+    sendBufferMaxBytes: number;
+    messagesPerWindow: number;
+    messageWindowMs: number;
+    metrics: Pick<MetricsService, 'sent'>;
+  }) {
+    this.id = options.id;
+    this.socket = options.socket;
+    this.session = options.session;
+    this.ip = options.ip;
+    this.connectedAt = options.connectedAt;
+    this.sendBufferMaxBytes = options.sendBufferMaxBytes;
+    this.metrics = options.metrics;
+    this.flood = new FloodGuard(options.messagesPerWindow, options.messageWindowMs);
   }
 
   /**
@@ -71,6 +89,7 @@ export class Connection {
       return false;
     }
     this.socket.send(frame);
+    this.metrics.sent();
     return true;
   }
 

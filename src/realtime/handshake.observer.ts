@@ -2,18 +2,26 @@ import type { IncomingMessage } from 'node:http';
 import { Injectable, Logger } from '@nestjs/common';
 import { clientIp } from '../common/client-ip';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import type { HandshakeDecision } from './ws.guard';
 
-/** Records every handshake decision that does not end in an accepted socket. */
+/** Counts every handshake by outcome, and logs the refused ones. */
 @Injectable()
 export class HandshakeObserver {
   private readonly logger = new Logger('Handshake');
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
 
   decided(decision: HandshakeDecision, req: IncomingMessage): void {
     if (decision.kind === 'accept') {
+      this.metrics.handshake('accepted');
       return;
+    }
+    if (decision.outcome !== null) {
+      this.metrics.handshake(decision.outcome);
     }
     // Refusals can come in floods: debug level. The URL (with its ticket) is never logged.
     this.logger.debug({

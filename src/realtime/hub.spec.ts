@@ -3,15 +3,17 @@ import { Connection } from './connection';
 import { Hub } from './hub';
 
 const connection = (id: string, userId: string, ip: string): Connection =>
-  new Connection(
+  new Connection({
     id,
-    {} as WebSocket,
-    { userId, name: userId, sessionId: `s-${userId}`, expiresAt: 0, rooms: null },
+    socket: {} as WebSocket,
+    session: { userId, name: userId, sessionId: `s-${userId}`, expiresAt: 0, rooms: null },
     ip,
-    Date.now(),
-    1024,
-    { messagesPerWindow: 20, messageWindowMs: 10_000 },
-  );
+    connectedAt: Date.now(),
+    sendBufferMaxBytes: 1024,
+    messagesPerWindow: 20,
+    messageWindowMs: 10_000,
+    metrics: { sent: () => undefined },
+  });
 
 describe('Hub admission', () => {
   it('counts handshakes in progress against MAX_CONNECTIONS and MAX_CONNECTIONS_PER_IP', () => {

@@ -9,6 +9,7 @@ import {
 } from '@app/protocol';
 import { BroadcastUnavailableError } from '../broadcast/broker.interface';
 import { StoreUnavailableError } from '../common/errors';
+import { MetricsService } from '../metrics/metrics.service';
 import type { Connection } from './connection';
 import { errorFrame, serverFrame } from './frames';
 import { ClientError } from './messages/client-error';
@@ -46,7 +47,11 @@ export class MessageRouter {
   private readonly logger = new Logger(MessageRouter.name);
   private readonly routes: ReadonlyMap<string, Route<object>>;
 
-  constructor(rooms: RoomsService, sessions: SessionLifecycle) {
+  constructor(
+    rooms: RoomsService,
+    sessions: SessionLifecycle,
+    private readonly metrics: MetricsService,
+  ) {
     const routes: { [K in ClientMessageType]: Route<never> } = {
       [ClientMessageType.Ping]: route(PingData, () => ({ type: ServerMessageType.Pong })),
       [ClientMessageType.RoomJoin]: route(RoomData, async (c, d) => ({
@@ -82,6 +87,8 @@ export class MessageRouter {
         connection.close(CloseCode.PolicyViolation, 'message rate exceeded');
         return;
       case 'limited':
+        this.metrics.received('other');
+        this.metrics.error(ErrorCode.RateLimited);
         connection.send(
           errorFrame(ErrorCode.RateLimited, 'message rate exceeded; message dropped', undefined, {
             retryAfterMs: connection.flood.retryAfterMs(now),
@@ -101,10 +108,12 @@ export class MessageRouter {
   private handle(connection: Connection, text: string): void | Promise<void> {
     const parsed = parseEnvelope(text);
     if (!parsed.ok) {
+      this.metrics.received('other');
       this.refuse(connection, parsed.error, parsed.id);
       return;
     }
     const { type, id, data } = parsed.message;
+    this.metrics.received(type);
     const target = this.routes.get(type);
     if (target === undefined) {
       this.refuse(
@@ -154,6 +163,7 @@ export class MessageRouter {
       error instanceof StoreUnavailableError ||
       error instanceof BroadcastUnavailableError
     ) {
+      this.metrics.error(ErrorCode.Unavailable);
       connection.send(
         errorFrame(ErrorCode.Unavailable, 'temporarily unavailable; retry shortly', id, {
           retryAfterMs: UNAVAILABLE_RETRY_MS,
@@ -172,6 +182,7 @@ export class MessageRouter {
 
   /** Answers with an error frame; the tenth in a window closes the socket with 1008. */
   private refuse(connection: Connection, error: ClientError, id: string | undefined): void {
+    this.metrics.error(error.code);
     connection.send(errorFrame(error.code, error.message, id, error.details));
     if (connection.flood.error(Date.now())) {
       connection.close(CloseCode.PolicyViolation, 'too many errors');

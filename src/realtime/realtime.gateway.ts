@@ -9,7 +9,9 @@ import { RevocationStore } from '../auth/revocation-store.interface';
 import { ClusterBus } from '../broadcast/cluster-bus';
 import { AppConfig } from '../config/app-config';
 import { Instance } from '../config/instance';
+import { MetricsService } from '../metrics/metrics.service';
 import { InstanceLease } from '../redis/instance-lease';
+import { RedisConnections } from '../redis/redis.connections';
 import { Connection } from './connection';
 import { ConnectionRegistry, type ConnectionEntry } from './connection-registry.interface';
 import { serverFrame } from './frames';
@@ -42,9 +44,15 @@ export class RealtimeGateway
     private readonly bus: ClusterBus,
     private readonly instance: Instance,
     @Inject(InstanceLease) private readonly lease: InstanceLease | null,
+    private readonly metrics: MetricsService,
+    @Inject(RedisConnections) private readonly redis: RedisConnections | null,
   ) {}
 
   afterInit(): void {
+    this.metrics.bindSources(
+      () => this.hub.size,
+      this.redis ? () => this.redis?.up ?? false : null,
+    );
     this.timers.push(setInterval(() => this.heartbeat(), this.config.ws.heartbeatMs));
     this.timers.push(
       setInterval(() => void this.revalidateSessions(), this.config.ws.sessionRevalidateMs),
@@ -63,15 +71,17 @@ export class RealtimeGateway
     handshake: AcceptedHandshake,
   ): Promise<void> {
     const { session, admission } = handshake;
-    const connection = new Connection(
-      randomUUID(),
+    const connection = new Connection({
+      id: randomUUID(),
       socket,
       session,
-      admission.ip,
-      Date.now(),
-      this.config.ws.sendBufferMaxBytes,
-      this.config.ws,
-    );
+      ip: admission.ip,
+      connectedAt: Date.now(),
+      sendBufferMaxBytes: this.config.ws.sendBufferMaxBytes,
+      messagesPerWindow: this.config.ws.messagesPerWindow,
+      messageWindowMs: this.config.ws.messageWindowMs,
+      metrics: this.metrics,
+    });
     this.hub.add(connection, admission);
 
     socket.on('pong', () => {
@@ -196,6 +206,7 @@ export class RealtimeGateway
       code,
       durationMs: Date.now() - connection.connectedAt,
     });
+    this.metrics.closed(code, Date.now() - connection.connectedAt);
     void this.rooms.leaveAll(connection);
     this.bus.untrack(connection).catch((error: unknown) =>
       this.logger.warn({

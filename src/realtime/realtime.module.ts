@@ -5,6 +5,7 @@ import { Instance } from '../config/instance';
 import { RedisConnections } from '../redis/redis.connections';
 import { TicketsModule } from '../tickets/tickets.module';
 import { ConnectionRegistry } from './connection-registry.interface';
+import { DrainService } from './drain.service';
 import { HandshakeObserver } from './handshake.observer';
 import { MemoryConnectionRegistry } from './memory-connection-registry';
 import { MessageRouter } from './message-router';
@@ -49,6 +50,7 @@ export class RealtimeModule {
         MessageRouter,
         RoomsService,
         SessionLifecycle,
+        DrainService,
         RealtimeGateway,
         { provide: RoomPolicy, useClass: options.roomPolicy ?? ClaimsRoomPolicy },
         instanceStore<ConnectionRegistry>(
@@ -62,6 +64,7 @@ export class RealtimeModule {
           (redis, id) => new RedisPresenceStore(redis, id),
         ),
       ],
+      exports: [DrainService],
     };
   }
 }

@@ -3,6 +3,7 @@ import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { sha256, type Session } from '../auth/session';
 import { RetryableHttpException } from '../common/errors';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from '../rate-limit/rate-limiter.interface';
 import { type TicketClaims, TicketStore } from './ticket-store.interface';
 
@@ -18,6 +19,7 @@ export class TicketsService {
     @Inject(TicketStore) private readonly store: TicketStore,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -38,6 +40,7 @@ export class TicketsService {
     const ticket = randomBytes(TICKET_BYTES).toString('base64url');
     const expiresIn = this.config.ticketTtlS;
     await this.store.put(sha256(ticket), session, expiresIn * 1000);
+    this.metrics.ticketIssued();
     return { ticket, expiresIn };
   }
 
@@ -48,8 +51,11 @@ export class TicketsService {
    */
   async redeem(ticket: string): Promise<TicketClaims | null> {
     if (ticket.length === 0 || ticket.length > MAX_TICKET_LENGTH) {
+      this.metrics.ticketRedeemed(false);
       return null;
     }
-    return this.store.take(sha256(ticket));
+    const claims = await this.store.take(sha256(ticket));
+    this.metrics.ticketRedeemed(claims !== null);
+    return claims;
   }
 }

@@ -1,0 +1,35 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Controller, Get, Headers, Res, UnauthorizedException } from '@nestjs/common';
+import type { Response } from 'express';
+import { bearerToken } from '../common/bearer';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from './metrics.service';
+
+/** `GET /metrics` in the Prometheus text format; behind `METRICS_TOKEN` when it is set. */
+@Controller('metrics')
+export class MetricsController {
+  private readonly token: Buffer | null;
+
+  constructor(
+    private readonly metrics: MetricsService,
+    config: AppConfig,
+  ) {
+    this.token = config.metricsToken ? Buffer.from(config.metricsToken) : null;
+  }
+
+  @Get()
+  async scrape(
+    @Headers('authorization') authorization: string | undefined,
+    @Res() res: Response,
+  ): Promise<void> {
+    if (this.token !== null) {
+      const given = Buffer.from(bearerToken(authorization) ?? '');
+      if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
+        throw new UnauthorizedException('missing or wrong Authorization: Bearer <METRICS_TOKEN>');
+      }
+    }
+    res.setHeader('Content-Type', this.metrics.registry.contentType);
+    res.setHeader('Cache-Control', 'no-store');
+    res.send(await this.metrics.registry.metrics());
+  }
+}

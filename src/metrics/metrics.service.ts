@@ -1,0 +1,238 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AppConfig } from '../config/app-config';
+
+export type ConnectionOutcome =
+  | 'accepted'
+  | 'unauthorized'
+  | 'forbidden_origin'
+  | 'ip_limit'
+  | 'capacity'
+  | 'rate_limited'
+  | 'expired'
+  | 'revoked';
+
+export type BroadcastTarget = 'user' | 'users' | 'room' | 'all';
+
+/** Message types counted by name; anything else is counted as `other`, to bound the labels. */
+const KNOWN_TYPES = new Set([
+  'ping',
+  'room.join',
+  'room.leave',
+  'room.message',
+  'typing',
+  'presence.list',
+  'session.refresh',
+]);
+
+/** The spike window, as ten one-second buckets. */
+const SPIKE_WINDOW_S = 10;
+
+/**
+ * Every metric of SPEC §8, on a registry of this application's own (so that two apps in one
+ * process do not share counters). Hot paths count into plain numbers; the counters catch up when
+ * Prometheus scrapes.
+ */
+@Injectable()
+export class MetricsService implements OnApplicationShutdown {
+  private readonly logger = new Logger(MetricsService.name);
+  readonly registry = new Registry();
+
+  private readonly connectionsActive: Gauge;
+  private readonly connectionsTotal: Counter<'outcome'>;
+  private readonly disconnections: Counter<'code'>;
+  private readonly messagesReceived: Counter<'type'>;
+  private readonly messagesSent: Counter;
+  private readonly messageErrors: Counter<'code'>;
+  private readonly connectionDuration: Histogram;
+  private readonly broadcasts: Counter<'target'>;
+  private readonly broadcastDelivery: Histogram;
+  private readonly ticketsIssued: Counter;
+  private readonly ticketsRedeemed: Counter<'result'>;
+  private readonly spike: Gauge;
+  private readonly redisUp: Gauge;
+
+  /** Frames sent since the last scrape; `Connection.send` counts here, the scrape moves it on. */
+  private sentSinceScrape = 0;
+  private activeSource: () => number = () => 0;
+  private redisSource: (() => boolean) | null = null;
+  private readonly attemptBuckets = new Array<number>(SPIKE_WINDOW_S).fill(0);
+  private readonly bucketSecond = new Array<number>(SPIKE_WINDOW_S).fill(0);
+  private spiking = false;
+  private readonly spikeTimer: NodeJS.Timeout;
+
+  constructor(private readonly config: AppConfig) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.connectionsActive = new Gauge({
+      name: 'ws_connections_active',
+      help: 'Open WebSocket connections on this instance',
+      registers,
+      collect: () => this.connectionsActive.set(this.activeSource()),
+    });
+    this.connectionsTotal = new Counter({
+      name: 'ws_connections_total',
+      help: 'WebSocket handshakes by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.disconnections = new Counter({
+      name: 'ws_disconnections_total',
+      help: 'Closed WebSocket connections by close code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.messagesReceived = new Counter({
+      name: 'ws_messages_received_total',
+      help: 'Client messages received, by type (unknown types count as other)',
+      labelNames: ['type'],
+      registers,
+    });
+    this.messagesSent = new Counter({
+      name: 'ws_messages_sent_total',
+      help: 'Frames sent to clients',
+      registers,
+      collect: () => {
+        this.messagesSent.inc(this.sentSinceScrape);
+        this.sentSinceScrape = 0;
+      },
+    });
+    this.messageErrors = new Counter({
+      name: 'ws_message_errors_total',
+      help: 'Error frames sent, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.connectionDuration = new Histogram({
+      name: 'ws_connection_duration_seconds',
+      help: 'How long connections stayed open',
+      buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400],
+      registers,
+    });
+    this.broadcasts = new Counter({
+      name: 'ws_broadcasts_total',
+      help: 'BroadcastService calls, by target',
+      labelNames: ['target'],
+      registers,
+    });
+    this.broadcastDelivery = new Histogram({
+      name: 'ws_broadcast_delivery_seconds',
+      help: 'From publish to the local send loop on the receiving instance',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.ticketsIssued = new Counter({
+      name: 'ws_tickets_issued_total',
+      help: 'Tickets issued',
+      registers,
+    });
+    this.ticketsRedeemed = new Counter({
+      name: 'ws_tickets_redeemed_total',
+      help: 'Ticket redemptions by result (ok, or invalid: unknown, expired or used)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.spike = new Gauge({
+      name: 'ws_connection_spike',
+      help: `1 while connection attempts in 10 s exceed CONNECTION_SPIKE_PER_10S`,
+      registers,
+    });
+    this.redisUp = new Gauge({
+      name: 'redis_up',
+      help: '1 while both Redis connections are ready; 0 when down; absent without REDIS_URL',
+      registers,
+      collect: () => {
+        if (this.redisSource) {
+          this.redisUp.set(this.redisSource() ? 1 : 0);
+        }
+      },
+    });
+    this.spike.set(0);
+    this.spikeTimer = setInterval(() => this.checkSpike(Date.now()), 1000);
+    this.spikeTimer.unref();
+  }
+
+  /** Where `ws_connections_active` and `redis_up` read their values at scrape time. */
+  bindSources(active: () => number, redisUp: (() => boolean) | null): void {
+    this.activeSource = active;
+    this.redisSource = redisUp;
+  }
+
+  handshake(outcome: ConnectionOutcome): void {
+    this.connectionsTotal.inc({ outcome });
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    const slot = second % SPIKE_WINDOW_S;
+    if (this.bucketSecond[slot] !== second) {
+      this.bucketSecond[slot] = second;
+      this.attemptBuckets[slot] = 0;
+    }
+    this.attemptBuckets[slot] += 1;
+    if (!this.spiking) {
+      this.checkSpike(now);
+    }
+  }
+
+  closed(code: number, durationMs: number): void {
+    this.disconnections.inc({ code: String(code) });
+    this.connectionDuration.observe(durationMs / 1000);
+  }
+
+  received(type: string): void {
+    this.messagesReceived.inc({ type: KNOWN_TYPES.has(type) ? type : 'other' });
+  }
+
+  sent(frames = 1): void {
+    this.sentSinceScrape += frames;
+  }
+
+  error(code: string): void {
+    this.messageErrors.inc({ code });
+  }
+
+  broadcast(target: BroadcastTarget): void {
+    this.broadcasts.inc({ target });
+  }
+
+  delivered(publishedAt: number): void {
+    this.broadcastDelivery.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+  }
+
+  ticketIssued(): void {
+    this.ticketsIssued.inc();
+  }
+
+  ticketRedeemed(ok: boolean): void {
+    this.ticketsRedeemed.inc({ result: ok ? 'ok' : 'invalid' });
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.spikeTimer);
+  }
+
+  /** Raises the spike gauge (with one warning) past the threshold, and clears it below. */
+  private checkSpike(now: number): void {
+    const second = Math.floor(now / 1000);
+    let attempts = 0;
+    for (let slot = 0; slot < SPIKE_WINDOW_S; slot++) {
+      if (second - this.bucketSecond[slot] < SPIKE_WINDOW_S) {
+        attempts += this.attemptBuckets[slot];
+      }
+    }
+    const over = attempts > this.config.connectionSpikePer10s;
+    if (over === this.spiking) {
+      return;
+    }
+    this.spiking = over;
+    this.spike.set(over ? 1 : 0);
+    if (over) {
+      this.logger.warn({
+        msg: 'connection spike: attempts in 10 s exceed CONNECTION_SPIKE_PER_10S',
+        attempts,
+        threshold: this.config.connectionSpikePer10s,
+      });
+    } else {
+      this.logger.log({ msg: 'connection spike over', attempts });
+    }
+  }
+}
