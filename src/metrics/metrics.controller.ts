@@ -30,6 +30,7 @@ export class MetricsController {
     }
     res.setHeader('Content-Type', this.metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
-    res.send(await this.metrics.registry.metrics());
+    // end(), not send(): Express would add a charset to Prometheus' exact content type.
+    res.end(await this.metrics.registry.metrics());
   }
 }

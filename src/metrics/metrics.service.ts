@@ -50,7 +50,7 @@ export class MetricsService implements OnApplicationShutdown {
   private readonly ticketsIssued: Counter;
   private readonly ticketsRedeemed: Counter<'result'>;
   private readonly spike: Gauge;
-  private readonly redisUp: Gauge;
+  private readonly redisUp: Gauge | null;
 
   /** Frames sent since the last scrape; `Connection.send` counts here, the scrape moves it on. */
   private sentSinceScrape = 0;
@@ -137,16 +137,15 @@ export class MetricsService implements OnApplicationShutdown {
       help: `1 while connection attempts in 10 s exceed CONNECTION_SPIKE_PER_10S`,
       registers,
     });
-    this.redisUp = new Gauge({
-      name: 'redis_up',
-      help: '1 while both Redis connections are ready; 0 when down; absent without REDIS_URL',
-      registers,
-      collect: () => {
-        if (this.redisSource) {
-          this.redisUp.set(this.redisSource() ? 1 : 0);
-        }
-      },
-    });
+    // Only in cluster mode: without Redis there is nothing to be up or down.
+    this.redisUp = config.redisUrl
+      ? new Gauge({
+          name: 'redis_up',
+          help: '1 while both Redis connections are ready, else 0',
+          registers,
+          collect: () => this.redisUp?.set(this.redisSource?.() ? 1 : 0),
+        })
+      : null;
     this.spike.set(0);
     this.spikeTimer = setInterval(() => this.checkSpike(Date.now()), 1000);
     this.spikeTimer.unref();
