@@ -23,8 +23,16 @@ describe('Prometheus metrics (SPEC §8)', () => {
 
   it('requires METRICS_TOKEN when set', async () => {
     expect((await fetch(`${app.http}/metrics`)).status).toBe(401);
-    expect((await fetch(`${app.http}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
-    const ok = await fetch(`${app.http}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(
+      (
+        await fetch(`${app.http}/metrics`, {
+          headers: { authorization: 'Bearer wrong-token-0123456789' },
+        })
+      ).status,
+    ).toBe(401);
+    const ok = await fetch(`${app.http}/metrics`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   });
@@ -47,14 +55,21 @@ describe('Prometheus metrics (SPEC §8)', () => {
     const refused: Array<Promise<unknown>> = [];
     const unknownTicket = new TestClient(`${app.ws}?ticket=${'A'.repeat(43)}`);
     refused.push(unknownTicket.closed);
-    const foreign = new TestClient((await app.ticket(await app.devToken('m-foreign'))).url, { origin: 'https://evil.test' });
+    const foreign = new TestClient((await app.ticket(await app.devToken('m-foreign'))).url, {
+      origin: 'https://evil.test',
+    });
     refused.push(foreign.refused);
-    const expired = new TestClient(app.ws, { headers: { authorization: `Bearer ${await hsToken({ sub: 'm-old', exp: seconds() - 60 })}` } });
+    const expired = new TestClient(app.ws, {
+      headers: { authorization: `Bearer ${await hsToken({ sub: 'm-old', exp: seconds() - 60 })}` },
+    });
     refused.push(expired.closed);
     await Promise.all(refused.map((p) => within(p, 'refusal')));
     const carolToken = await app.devToken('m-carol');
     const carolTicket = await app.ticket(carolToken);
-    await fetch(`${app.http}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${carolToken}` } });
+    await fetch(`${app.http}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${carolToken}` },
+    });
     const revoked = new TestClient(carolTicket.url);
     await within(revoked.closed, 'revoked');
     const daveToken = await app.devToken('m-dave');
@@ -85,7 +100,10 @@ describe('Prometheus metrics (SPEC §8)', () => {
     alice.socket.close(1000);
     bob.socket.close(1000);
     await Promise.all([within(alice.closed, 'alice close'), within(bob.closed, 'bob close')]);
-    await waitUntil(async () => (await scrapeNow()).get('ws_connections_active') === 0, 'no active sockets');
+    await waitUntil(
+      async () => (await scrapeNow()).get('ws_connections_active') === 0,
+      'no active sockets',
+    );
 
     const after = await scrapeNow();
     const d = (key: string) => delta(before, after, key);
@@ -143,7 +161,9 @@ describe('Prometheus metrics (SPEC §8)', () => {
       const samples = await scrape(spiky.http, TOKEN);
       expect(samples.get('ws_connection_spike')).toBe(1);
       expect(samples.get('ws_connections_total{outcome="unauthorized"}')).toBe(5);
-      const warnings = spiky.logs.parsed().filter((line) => String(line.msg).startsWith('connection spike'));
+      const warnings = spiky.logs
+        .parsed()
+        .filter((line) => String(line.msg).startsWith('connection spike'));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatchObject({ level: 'warn', attempts: 4, threshold: 3 });
     } finally {

@@ -7,7 +7,8 @@ describe('MetricsService connection spike', () => {
 
   it('raises the gauge past CONNECTION_SPIKE_PER_10S and clears it once attempts fall', async () => {
     const metrics = new MetricsService(loadConfig({ CONNECTION_SPIKE_PER_10S: '3' }));
-    const spike = async () => (await metrics.registry.getSingleMetric('ws_connection_spike')?.get())?.values[0]?.value;
+    const spike = async () =>
+      (await metrics.registry.getSingleMetric('ws_connection_spike')?.get())?.values[0]?.value;
     try {
       for (let i = 0; i < 3; i++) {
         metrics.handshake('accepted');

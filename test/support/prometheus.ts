@@ -22,7 +22,9 @@ export function parseMetrics(text: string): Map<string, number> {
 }
 
 export async function scrape(baseUrl: string, token?: string): Promise<Map<string, number>> {
-  const response = await fetch(`${baseUrl}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const response = await fetch(`${baseUrl}/metrics`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
   if (response.status !== 200) {
     throw new Error(`/metrics answered ${response.status}`);
   }
@@ -30,6 +32,10 @@ export async function scrape(baseUrl: string, token?: string): Promise<Map<strin
 }
 
 /** after − before for one sample (missing counts as 0). */
-export function delta(before: Map<string, number>, after: Map<string, number>, key: string): number {
+export function delta(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  key: string,
+): number {
   return (after.get(key) ?? 0) - (before.get(key) ?? 0);
 }

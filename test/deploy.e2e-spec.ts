@@ -1,0 +1,107 @@
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return --
+   the manifests are free-form YAML; the assertions below are the type checks. */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { startApp } from './support/app';
+
+const ROOT = join(__dirname, '..');
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>;
+
+/** The shipped deployment files parse and agree with the server (SPEC §10). */
+describe('deployment files', () => {
+  it('docker-compose.yml is valid for docker compose', () => {
+    const env = { ...process.env, JWT_SECRET: 'x'.repeat(40) };
+    const plugin = spawnSync('docker', ['compose', 'version'], { env });
+    const [command, args] = plugin.status === 0 ? ['docker', ['compose']] : ['docker-compose', []];
+    const result = spawnSync(command, [...args, '-f', join(ROOT, 'docker-compose.yml'), 'config'], {
+      env,
+      encoding: 'utf8',
+    });
+    if (result.error) {
+      throw new Error(
+        `neither "docker compose" nor "docker-compose" runs here (apt-get install docker-compose): ${result.error.message}`,
+      );
+    }
+    expect(result.stderr).not.toMatch(/error/i);
+    expect(result.status).toBe(0);
+    const config = parse(result.stdout) as Doc;
+    expect(Object.keys(config.services).sort()).toEqual([
+      'nginx',
+      'redis',
+      'switchboard-1',
+      'switchboard-2',
+    ]);
+    expect(config.services['switchboard-1'].environment.REDIS_URL).toBe('redis://redis:6379');
+    expect(JSON.stringify(config.services.nginx.volumes)).toContain('deploy/nginx.conf');
+  });
+
+  it('the Dockerfile is multi-stage, production-only at runtime, non-root, with a health check', () => {
+    const dockerfile = read('Dockerfile');
+    expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health\/live/m);
+    expect(dockerfile).toMatch(/CMD \["node", "dist\/main\.js"\]/);
+    expect(read('.dockerignore')).toMatch(/^node_modules$/m);
+  });
+
+  it('the Kubernetes manifests have probes, a grace period above SHUTDOWN_TIMEOUT_MS and a PDB', () => {
+    const docs = readdirSync(join(ROOT, 'deploy/k8s'))
+      .filter((file) => file.endsWith('.yaml'))
+      .flatMap((file) =>
+        parseAllDocuments(read(`deploy/k8s/${file}`)).map((doc) => doc.toJS() as Doc),
+      );
+    const byKind = (kind: string) => docs.filter((doc) => doc.kind === kind);
+    const [deployment] = byKind('Deployment');
+    const [config] = byKind('ConfigMap');
+    const pod = deployment.spec.template.spec;
+    const [container] = pod.containers;
+    expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+    expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+      Number(config.data.SHUTDOWN_TIMEOUT_MS),
+    );
+    expect(container.envFrom).toEqual([
+      { configMapRef: { name: 'switchboard' } },
+      { secretRef: { name: 'switchboard' } },
+    ]);
+    expect(byKind('PodDisruptionBudget')).toHaveLength(1);
+    expect(byKind('Service')[0].spec.selector).toEqual(deployment.spec.selector.matchLabels);
+  });
+
+  it('the Prometheus alert rules use only metrics the server exports', async () => {
+    const rules = (parse(read('deploy/prometheus/alerts.yml')) as Doc).groups.flatMap(
+      (group: Doc) => group.rules,
+    ) as Doc[];
+    expect(rules.map((rule) => rule.alert)).toEqual(
+      expect.arrayContaining([
+        'SwitchboardConnectionSpike',
+        'SwitchboardInstanceDown',
+        'SwitchboardRedisDown',
+        'SwitchboardMessageErrorRate',
+      ]),
+    );
+    const used = new Set(
+      rules.flatMap((rule) => String(rule.expr).match(/\b(ws_[a-z_]+|redis_up)\b/g) ?? []),
+    );
+    const app = await startApp(
+      { REDIS_URL: 'redis://127.0.0.1:1', REDIS_PREFIX: 'deploy-test:' },
+      { waitForRedis: false },
+    );
+    try {
+      // Labelled counters have no samples until first used: read the declared names instead.
+      const text = await (await fetch(`${app.http}/metrics`)).text();
+      const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map(([, name]) => name));
+      for (const name of used) {
+        expect([name, exported.has(name)]).toEqual([name, true]);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,0 +1,97 @@
+import { CloseCode } from '@app/protocol';
+import { Nginx } from './support/nginx';
+import { RedisServer, testPrefix } from './support/redis';
+import { type ServerProcess, spawnServer } from './support/server-process';
+import { connected, type TestClient, within } from './support/ws-client';
+
+const API_KEY = 'nginx-test-broadcast-key-0123456789abcdef';
+
+/** deploy/nginx.conf, run by real nginx in front of two real instances and one Redis. */
+describe('behind nginx', () => {
+  let redis: RedisServer;
+  let servers: ServerProcess[];
+  let nginx: Nginx;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: testPrefix(),
+      JWT_SECRET: 'nginx-test-secret-that-is-long-enough-0123456789',
+      BROADCAST_API_KEY: API_KEY,
+      TRUST_PROXY: 'true',
+      SHUTDOWN_DRAIN_MS: '300',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+    };
+    servers = await Promise.all([spawnServer(env), spawnServer(env)]);
+    nginx = await Nginx.start([servers[0].port, servers[1].port]);
+  });
+  afterAll(async () => {
+    clients.forEach((client) => client.close());
+    await nginx?.stop();
+    await Promise.all((servers ?? []).map((server) => server.stop('SIGKILL')));
+    await redis?.stop();
+  });
+
+  async function viaNginx(userId: string): Promise<TestClient> {
+    const token = await fetch(`${nginx.http}/auth/dev-token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userId }),
+    });
+    const { accessToken } = (await token.json()) as { accessToken: string };
+    const ticket = await fetch(`${nginx.http}/auth/ws-ticket`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
+    const { url } = (await ticket.json()) as { url: string };
+    // The ticket URL names the host the client used: nginx.
+    expect(url.startsWith(`${nginx.ws}?ticket=`)).toBe(true);
+    const client = await connected(url);
+    clients.push(client);
+    return client;
+  }
+  const publishOn = (server: ServerProcess, userId: string, event: string) =>
+    fetch(`${server.http}/api/broadcast`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: { userId }, event, data: { from: server.port } }),
+    });
+  async function holder(): Promise<number> {
+    const counts = await Promise.all(
+      servers.map(async (server) => {
+        const body = (await (await fetch(`${server.http}/health/ready`)).json()) as {
+          details: { ws: { connections: number } };
+        };
+        return body.details.ws.connections;
+      }),
+    );
+    return counts.findIndex((count) => count > 0);
+  }
+
+  it('delivers a broadcast published on either instance to a client connected through nginx', async () => {
+    const client = await viaNginx('through-nginx');
+    expect((await publishOn(servers[0], 'through-nginx', 'from.a')).status).toBe(202);
+    expect((await publishOn(servers[1], 'through-nginx', 'from.b')).status).toBe(202);
+    await client.nextOfType('from.a');
+    await client.nextOfType('from.b');
+  });
+
+  it('moves the clients of a SIGTERMed instance to the other one after 1001', async () => {
+    const client = await viaNginx('mover');
+    const index = await holder();
+    expect(index).toBeGreaterThanOrEqual(0);
+    const [leaving, staying] = index === 0 ? servers : [servers[1], servers[0]];
+    leaving.child.kill('SIGTERM');
+    expect((await within(client.closed, '1001')).code).toBe(CloseCode.GoingAway);
+
+    // What the client SDK does on 1001: a new ticket and a reconnect, through the same nginx.
+    const moved = await viaNginx('mover');
+    expect((await within(leaving.exited, 'exit', 5000)).code).toBe(0);
+    expect((await publishOn(staying, 'mover', 'after.move')).status).toBe(202);
+    await moved.nextOfType('after.move');
+    expect(nginx.accessLog()).toContain('GET /ws');
+    expect(nginx.accessLog()).not.toContain('ticket=');
+  });
+});
