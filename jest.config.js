@@ -5,6 +5,7 @@ const common = {
   moduleNameMapper: {
     '^@app/protocol$': '<rootDir>/libs/protocol/src',
     '^@app/protocol/(.*)$': '<rootDir>/libs/protocol/src/$1',
+    '^@app/client$': '<rootDir>/libs/client/src',
   },
   testEnvironment: 'node',
 };

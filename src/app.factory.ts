@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
+import { serveDemo } from './demo/demo';
 import type { AppConfig } from './config/app-config';
 import { PinoLoggerService } from './logging/logger';
 import type { RealtimeOptions } from './realtime/realtime.module';
@@ -37,5 +38,8 @@ export async function createApp(
     new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
   );
   app.useWebSocketAdapter(new SwitchboardWsAdapter(app));
+  if (config.devAuth || config.demo) {
+    serveDemo(app);
+  }
   return app;
 }

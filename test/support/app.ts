@@ -57,13 +57,14 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Boots the real application on 127.0.0.1, port 0, with test defaults plus `env`. */
+/** Boots the real application on 127.0.0.1 (port 0 unless given), with test defaults plus `env`. */
 export async function startApp(
   env: Record<string, string> = {},
   {
     waitForRedis = true,
     realtime = {},
-  }: { waitForRedis?: boolean; realtime?: RealtimeOptions } = {},
+    port: listenPort = 0,
+  }: { waitForRedis?: boolean; realtime?: RealtimeOptions; port?: number } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -74,7 +75,7 @@ export async function startApp(
   });
   const logs = new LogCapture();
   const app = await createApp(config, createLogger(config.logLevel, logs), realtime);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(listenPort, '127.0.0.1');
   if (config.redisUrl && waitForRedis) {
     await waitUntil(() => app.get(RedisConnections).up, 'Redis connections ready');
   }

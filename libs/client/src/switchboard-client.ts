@@ -1,0 +1,425 @@
+import {
+  closeAction,
+  CloseCode,
+  type ErrorData,
+  retryAfterSeconds,
+  type ServerMessage,
+  type TicketResponse,
+  type UserInfo,
+  type WelcomeData,
+} from '@app/protocol';
+import { Backoff } from './backoff';
+import {
+  type ClientEvents,
+  type ClientOptions,
+  type ConnectionState,
+  SwitchboardError,
+  type WebSocketFactory,
+  type WebSocketLike,
+} from './types';
+
+/** 4001 closes in a row after which the client stops: the tickets are refused for a reason. */
+const MAX_TICKET_FAILURES = 3;
+const DEFAULT_PONG_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** The close code this client uses when it abandons a dead link. */
+const DEAD_LINK = 4000;
+
+interface Pending {
+  resolve(data: unknown): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
+
+/**
+ * A Switchboard connection that keeps itself alive: it trades an access token for a ticket,
+ * connects, answers every close code as SPEC §7 says (reconnect with jittered backoff, new
+ * ticket, fresh token, wait, or stop), detects dead links with application pings, and re-joins
+ * its rooms after a reconnect.
+ *
+ * @example
+ * const client = new SwitchboardClient({ url: 'https://rt.example.com', getAccessToken: () => auth.token() });
+ * client.onEvent('invoice.paid', (data) => show(data));
+ * client.connect();
+ * await client.join('team-42:general');
+ */
+export class SwitchboardClient {
+  state: ConnectionState = 'idle';
+  welcome: WelcomeData | null = null;
+
+  private readonly WebSocketImpl: WebSocketFactory;
+  private readonly fetchImpl: typeof fetch;
+  private readonly backoff: Backoff;
+  private readonly rooms = new Set<string>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly eventHandlers = new Map<string, Set<(data: unknown, message: ServerMessage) => void>>();
+  private readonly listeners: Listeners = {
+    state: new Set(),
+    welcome: new Set(),
+    message: new Set(),
+    error: new Set(),
+    close: new Set(),
+    stopped: new Set(),
+  };
+  private socket: WebSocketLike | null = null;
+  private ticketFailures = 0;
+  private wantFreshToken = false;
+  private stopped = false;
+  private seq = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private pongTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly options: ClientOptions) {
+    const globals = globalThis as { WebSocket?: WebSocketFactory; fetch?: typeof fetch };
+    const WebSocketImpl = options.WebSocket ?? globals.WebSocket;
+    const fetchImpl = options.fetch ?? globals.fetch;
+    if (!WebSocketImpl || !fetchImpl) {
+      throw new Error('SwitchboardClient needs WebSocket and fetch: pass them in options (e.g. WebSocket from "ws")');
+    }
+    this.WebSocketImpl = WebSocketImpl;
+    this.fetchImpl = fetchImpl.bind(globalThis);
+    this.backoff = new Backoff(options.backoff);
+  }
+
+  /** Starts connecting (and keeps the connection up until `close()` or a stopping close code). */
+  connect(): void {
+    if (this.state === 'connecting' || this.state === 'open' || this.state === 'reconnecting') {
+      return;
+    }
+    this.stopped = false;
+    this.ticketFailures = 0;
+    this.backoff.reset();
+    this.setState('connecting');
+    void this.open();
+  }
+
+  /** After `replaced`: connect again, replacing the other tab or device in turn. */
+  takeOver(): void {
+    this.connect();
+  }
+
+  /** Closes for good with 1000. */
+  close(): void {
+    this.stop('closed', 'closed by the application');
+    this.socket?.close(CloseCode.Normal, 'bye');
+  }
+
+  on<K extends keyof ClientEvents>(event: K, handler: ClientEvents[K]): () => void {
+    (this.listeners[event] as Set<ClientEvents[K]>).add(handler);
+    return () => (this.listeners[event] as Set<ClientEvents[K]>).delete(handler);
+  }
+
+  /** Subscribes to one server message type: an application event or a protocol one (`room.message`). */
+  onEvent<T = unknown>(type: string, handler: (data: T, message: ServerMessage<T>) => void): () => void {
+    let handlers = this.eventHandlers.get(type);
+    if (handlers === undefined) {
+      handlers = new Set();
+      this.eventHandlers.set(type, handlers);
+    }
+    const wrapped = handler as (data: unknown, message: ServerMessage) => void;
+    handlers.add(wrapped);
+    return () => handlers?.delete(wrapped);
+  }
+
+  /** Sends a message without waiting for an answer; false when not connected. */
+  send(type: string, data?: object): boolean {
+    if (this.state !== 'open' || this.socket === null) {
+      return false;
+    }
+    this.socket.send(JSON.stringify(data === undefined ? { type } : { type, data }));
+    return true;
+  }
+
+  /** Sends a message with an id and resolves with the reply's data; rejects on an `error` reply. */
+  request<T = unknown>(type: string, data?: object): Promise<T> {
+    if (this.state !== 'open' || this.socket === null) {
+      return Promise.reject(new Error(`not connected (state: ${this.state})`));
+    }
+    const id = `r${++this.seq}`;
+    const socket = this.socket;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${type} timed out`));
+      }, this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer });
+      socket.send(JSON.stringify(data === undefined ? { type, id } : { type, id, data }));
+    });
+  }
+
+  /** Joins a room; it is joined again after every reconnect until `leave`. */
+  async join(room: string): Promise<{ room: string; members: UserInfo[] }> {
+    const joined = await this.request<{ room: string; members: UserInfo[] }>('room.join', { room });
+    this.rooms.add(room);
+    return joined;
+  }
+
+  async leave(room: string): Promise<void> {
+    this.rooms.delete(room);
+    await this.request('room.leave', { room });
+  }
+
+  /** Sends a chat message; every member, this client included, receives `room.message`. */
+  message(room: string, text: string): boolean {
+    return this.send('room.message', { room, text });
+  }
+
+  typing(room: string): boolean {
+    return this.send('typing', { room });
+  }
+
+  presence(room: string): Promise<{ room: string; members: UserInfo[] }> {
+    return this.request('presence.list', { room });
+  }
+
+  /** Extends the session with a fresh access token of the same user. */
+  refresh(token: string): Promise<{ expiresAt: number }> {
+    return this.request('session.refresh', { token });
+  }
+
+  get joinedRooms(): string[] {
+    return [...this.rooms];
+  }
+
+  private async open(): Promise<void> {
+    let url: string | null;
+    try {
+      url = await this.ticketUrl();
+    } catch {
+      // The network or the server failed: retried with backoff, like a dropped socket.
+      this.scheduleReconnect(this.backoff.next());
+      return;
+    }
+    if (url === null || this.stopped) {
+      return;
+    }
+    const socket = new this.WebSocketImpl(secureIfPageIs(url));
+    this.socket = socket;
+    socket.onmessage = (event) => this.receive(socket, event.data);
+    socket.onclose = (event) => this.closed(socket, event.code, event.reason);
+    socket.onerror = () => undefined; // a close event always follows
+  }
+
+  /** A ticket URL, or null when the client has stopped or scheduled a retry itself. */
+  private async ticketUrl(): Promise<string | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const token = await this.options.getAccessToken({ refresh: this.wantFreshToken });
+      this.wantFreshToken = false;
+      const response = await this.fetchImpl(`${this.options.url.replace(/\/$/, '')}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (response.status === 201) {
+        return ((await response.json()) as TicketResponse).url;
+      }
+      if (response.status === 401 && attempt === 0) {
+        this.wantFreshToken = true;
+        continue;
+      }
+      if (response.status === 401) {
+        this.stop('signed-out', 'the access token was refused');
+        return null;
+      }
+      const retryAfter = Number(response.headers.get('retry-after'));
+      const delay = retryAfter > 0 ? retryAfter * 1000 : this.backoff.next();
+      this.scheduleReconnect(delay);
+      return null;
+    }
+    return null;
+  }
+
+  private receive(socket: WebSocketLike, raw: unknown): void {
+    if (socket !== this.socket) {
+      return;
+    }
+    let message: ServerMessage;
+    try {
+      message = JSON.parse(String(raw)) as ServerMessage;
+    } catch {
+      return; // The server only sends JSON; anything else is not ours to interpret.
+    }
+    if (message.type === 'welcome') {
+      this.welcome = message.data as WelcomeData;
+      this.ticketFailures = 0;
+      this.backoff.reset();
+      this.startPinging();
+      this.setState('open');
+      this.emit('welcome', this.welcome);
+      void this.rejoin();
+    } else if (message.type === 'pong' && this.pongTimer !== null) {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = null;
+    }
+    const pending = message.id === undefined ? undefined : this.pending.get(message.id);
+    if (pending !== undefined && message.id !== undefined) {
+      this.pending.delete(message.id);
+      clearTimeout(pending.timer);
+      if (message.type === 'error') {
+        pending.reject(new SwitchboardError(message.data as ErrorData));
+      } else {
+        pending.resolve(message.data);
+      }
+    } else if (message.type === 'error') {
+      this.emit('error', message.data as ErrorData);
+    }
+    this.emit('message', message);
+    this.eventHandlers.get(message.type)?.forEach((handler) => handler(message.data, message));
+  }
+
+  private closed(socket: WebSocketLike, code: number, reason: string): void {
+    if (socket !== this.socket) {
+      return;
+    }
+    this.socket = null;
+    this.stopPinging();
+    this.rejectPending('connection closed');
+    this.emit('close', { code, reason });
+    if (this.stopped) {
+      return;
+    }
+    const action = closeAction(code);
+    switch (action) {
+      case 'none':
+        this.stop('closed', `closed by the server: ${reason || code}`, code);
+        return;
+      case 'reconnect':
+        this.scheduleReconnect(this.backoff.next());
+        return;
+      case 'new-ticket':
+        this.ticketFailures += 1;
+        if (this.ticketFailures >= MAX_TICKET_FAILURES) {
+          this.stop('closed', `tickets refused ${MAX_TICKET_FAILURES} times in a row (4001)`, code);
+        } else {
+          this.scheduleReconnect(this.backoff.next());
+        }
+        return;
+      case 'refresh-token':
+        this.wantFreshToken = true;
+        this.scheduleReconnect(0);
+        return;
+      case 'signed-out':
+        this.stop('signed-out', reason || 'session revoked', code);
+        return;
+      case 'replaced':
+        this.stop('replaced', reason || 'replaced by a newer connection', code);
+        return;
+      case 'wait': {
+        const seconds = retryAfterSeconds(reason);
+        this.scheduleReconnect(seconds === null ? this.backoff.next() : seconds * 1000);
+        return;
+      }
+      default: {
+        const unreachable: never = action;
+        throw new Error(`unknown close action ${String(unreachable)}`);
+      }
+    }
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    if (this.stopped) {
+      return;
+    }
+    this.setState('reconnecting');
+    this.clearReconnect();
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.open();
+    }, delayMs);
+  }
+
+  private async rejoin(): Promise<void> {
+    for (const room of [...this.rooms]) {
+      try {
+        await this.request('room.join', { room });
+      } catch (error) {
+        if (error instanceof SwitchboardError) {
+          this.rooms.delete(room);
+          this.emit('error', error.data);
+        }
+        // Otherwise the socket closed meanwhile: the next welcome joins again.
+      }
+    }
+  }
+
+  /** Browsers cannot see ping frames: an application ping that goes unanswered means a dead link. */
+  private startPinging(): void {
+    this.stopPinging();
+    const interval = this.options.pingIntervalMs ?? this.welcome?.heartbeatMs ?? 30_000;
+    this.pingTimer = setInterval(() => {
+      if (this.socket === null || this.pongTimer !== null) {
+        return;
+      }
+      this.socket.send(JSON.stringify({ type: 'ping' }));
+      this.pongTimer = setTimeout(() => this.deadLink(), this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS);
+    }, interval);
+  }
+
+  private stopPinging(): void {
+    if (this.pingTimer !== null) {
+      clearInterval(this.pingTimer);
+      this.pingTimer = null;
+    }
+    if (this.pongTimer !== null) {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = null;
+    }
+  }
+
+  /** Abandons a socket whose close event might not come for minutes, and reconnects now. */
+  private deadLink(): void {
+    const socket = this.socket;
+    if (socket === null) {
+      return;
+    }
+    this.closed(socket, CloseCode.Abnormal, 'ping timeout');
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.close(DEAD_LINK, 'ping timeout');
+  }
+
+  private stop(state: ConnectionState, message: string, code?: number): void {
+    this.stopped = true;
+    this.clearReconnect();
+    this.stopPinging();
+    this.rejectPending(message);
+    this.setState(state);
+    this.emit('stopped', { state, code, message });
+  }
+
+  private clearReconnect(): void {
+    if (this.reconnectTimer !== null) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+    }
+  }
+
+  private rejectPending(message: string): void {
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new Error(message));
+      this.pending.delete(id);
+    }
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.state !== state) {
+      this.state = state;
+      this.emit('state', state);
+    }
+  }
+
+  private emit<K extends keyof ClientEvents>(event: K, ...args: Parameters<ClientEvents[K]>): void {
+    for (const handler of this.listeners[event]) {
+      (handler as (...a: Parameters<ClientEvents[K]>) => void)(...args);
+    }
+  }
+}
+
+/** A page loaded over https must use wss (browsers block ws:// from such pages). */
+function secureIfPageIs(url: string): string {
+  const page = (globalThis as { location?: { protocol?: string } }).location;
+  return page?.protocol === 'https:' && url.startsWith('ws://') ? `wss://${url.slice('ws://'.length)}` : url;
+}

@@ -1,0 +1,322 @@
+import { type ConnectionState, type RoomMessage, SwitchboardClient, type UserInfo } from '@app/client';
+
+/**
+ * The demo: sign in by name (dev tokens), join rooms, chat, see who is here and who is typing.
+ * Every piece of user text goes into the page with textContent, never as HTML.
+ */
+
+const STATE_LABELS: Record<ConnectionState, string> = {
+  idle: 'signed out',
+  connecting: 'connecting…',
+  open: 'connected',
+  reconnecting: 'reconnecting…',
+  replaced: 'replaced',
+  'signed-out': 'signed out',
+  closed: 'disconnected',
+};
+const TYPING_SHOWN_MS = 3000;
+const TYPING_SENT_EVERY_MS = 1500;
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (found === null) {
+    throw new Error(`#${id} is missing from index.html`);
+  }
+  return found as T;
+}
+
+const ui = {
+  state: element('state'),
+  who: element('who'),
+  theme: element<HTMLButtonElement>('theme'),
+  signout: element<HTMLButtonElement>('signout'),
+  banner: element('banner'),
+  bannerText: element('banner-text'),
+  takeover: element<HTMLButtonElement>('takeover'),
+  signin: element<HTMLFormElement>('signin'),
+  name: element<HTMLInputElement>('name'),
+  chat: element('chat'),
+  rooms: element('rooms'),
+  join: element<HTMLFormElement>('join'),
+  room: element<HTMLInputElement>('room'),
+  roomTitle: element('room-title'),
+  messages: element('messages'),
+  typing: element('typing'),
+  send: element<HTMLFormElement>('send'),
+  text: element<HTMLInputElement>('text'),
+  members: element('members'),
+};
+
+interface RoomView {
+  messages: RoomMessage[];
+  members: UserInfo[];
+  typing: Map<string, { name: string; timer: number }>;
+}
+
+let client: SwitchboardClient | null = null;
+let me: UserInfo | null = null;
+let current = '';
+let lastTypingSent = 0;
+const rooms = new Map<string, RoomView>();
+
+// Theme: the saved choice, else the system's.
+const savedTheme = localStorage.getItem('theme');
+applyTheme(savedTheme ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+ui.theme.addEventListener('click', () => {
+  const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+  localStorage.setItem('theme', next);
+  applyTheme(next);
+});
+
+function applyTheme(theme: string): void {
+  document.documentElement.dataset.theme = theme;
+}
+
+async function devToken(user: UserInfo): Promise<string> {
+  const response = await fetch('/auth/dev-token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: user.id, name: user.name }),
+  });
+  if (!response.ok) {
+    const body = (await response.json()) as { message?: string | string[] };
+    throw new Error([body.message].flat().join('; ') || `sign-in failed (${response.status})`);
+  }
+  return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+/** A user id from a display name: lower case, letters and digits, dashes between words. */
+function userIdFor(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64);
+  return slug || `user-${Math.floor(Math.random() * 1e6)}`;
+}
+
+ui.signin.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = ui.name.value.trim();
+  if (name) {
+    void signIn({ id: userIdFor(name), name });
+  }
+});
+
+async function signIn(user: UserInfo): Promise<void> {
+  let token: string;
+  try {
+    token = await devToken(user);
+  } catch (error) {
+    showBanner((error as Error).message);
+    return;
+  }
+  me = user;
+  ui.who.textContent = `${user.name} (${user.id})`;
+  ui.signin.hidden = true;
+  ui.chat.hidden = false;
+  ui.signout.hidden = false;
+  hideBanner();
+
+  client = new SwitchboardClient({
+    url: location.origin,
+    getAccessToken: async ({ refresh }) => (refresh ? (token = await devToken(user)) : token),
+  });
+  client.on('state', renderState);
+  client.on('welcome', () => {
+    hideBanner();
+    if (client?.joinedRooms.length === 0) {
+      void joinRoom('lobby');
+    }
+  });
+  client.on('stopped', ({ state, message }) => {
+    if (state === 'replaced') {
+      showBanner('This account was opened in another tab or window, so this one stopped.', true);
+    } else if (state === 'signed-out') {
+      showBanner('You were signed out.');
+    } else {
+      showBanner(`Disconnected: ${message}`);
+    }
+  });
+  client.on('error', (error) => showBanner(`${error.code}: ${error.message}`));
+  client.onEvent<RoomMessage>('room.message', (message) => {
+    view(message.room).messages.push(message);
+    view(message.room).typing.delete(message.from.id);
+    if (message.room === current) {
+      renderMessages();
+      renderTyping();
+    }
+  });
+  client.onEvent<{ room: string; user: UserInfo }>('presence.joined', ({ room }) => void refreshMembers(room));
+  client.onEvent<{ room: string; user: UserInfo }>('presence.left', ({ room }) => void refreshMembers(room));
+  client.onEvent<{ room: string; user: UserInfo }>('room.typing', ({ room, user }) => {
+    const typing = view(room).typing;
+    window.clearTimeout(typing.get(user.id)?.timer);
+    typing.set(user.id, {
+      name: user.name,
+      timer: window.setTimeout(() => {
+        typing.delete(user.id);
+        renderTyping();
+      }, TYPING_SHOWN_MS),
+    });
+    renderTyping();
+  });
+  client.connect();
+}
+
+ui.signout.addEventListener('click', () => {
+  client?.close();
+  client = null;
+  me = null;
+  rooms.clear();
+  current = '';
+  ui.chat.hidden = true;
+  ui.signin.hidden = false;
+  ui.signout.hidden = true;
+  ui.who.textContent = '';
+  hideBanner();
+  renderState('idle');
+});
+
+ui.takeover.addEventListener('click', () => {
+  hideBanner();
+  client?.takeOver();
+});
+
+ui.join.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const room = ui.room.value.trim();
+  if (room) {
+    ui.room.value = '';
+    void joinRoom(room);
+  }
+});
+
+ui.send.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = ui.text.value;
+  if (text.trim() && current && client?.message(current, text)) {
+    ui.text.value = '';
+  }
+});
+
+ui.text.addEventListener('input', () => {
+  const now = Date.now();
+  if (current && now - lastTypingSent > TYPING_SENT_EVERY_MS) {
+    lastTypingSent = now;
+    client?.typing(current);
+  }
+});
+
+async function joinRoom(room: string): Promise<void> {
+  if (!client) {
+    return;
+  }
+  try {
+    const joined = await client.join(room);
+    view(room).members = joined.members;
+    current = room;
+    renderRooms();
+    renderMessages();
+    renderMembers();
+    renderTyping();
+  } catch (error) {
+    showBanner(`Could not join ${room}: ${(error as Error).message}`);
+  }
+}
+
+async function refreshMembers(room: string): Promise<void> {
+  if (!client) {
+    return;
+  }
+  try {
+    view(room).members = (await client.presence(room)).members;
+    if (room === current) {
+      renderMembers();
+    }
+  } catch {
+    // The connection dropped; the welcome after the reconnect joins (and lists) again.
+  }
+}
+
+function view(room: string): RoomView {
+  let found = rooms.get(room);
+  if (!found) {
+    found = { messages: [], members: [], typing: new Map() };
+    rooms.set(room, found);
+  }
+  return found;
+}
+
+function renderState(state: ConnectionState): void {
+  ui.state.dataset.state = state;
+  ui.state.textContent = STATE_LABELS[state];
+}
+
+function renderRooms(): void {
+  ui.rooms.replaceChildren(
+    ...[...rooms.keys()].map((room) => {
+      const item = document.createElement('li');
+      item.classList.toggle('current', room === current);
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = `# ${room}`;
+      button.addEventListener('click', () => {
+        current = room;
+        renderRooms();
+        renderMessages();
+        renderMembers();
+        renderTyping();
+      });
+      item.append(button);
+      return item;
+    }),
+  );
+  ui.roomTitle.textContent = current ? `# ${current}` : '';
+}
+
+function renderMessages(): void {
+  ui.messages.replaceChildren(
+    ...view(current).messages.map((message) => {
+      const item = document.createElement('li');
+      item.dataset.messageId = message.messageId;
+      const from = document.createElement('span');
+      from.className = 'from';
+      from.textContent = message.from.name;
+      const text = document.createElement('span');
+      text.className = 'text';
+      text.textContent = message.text;
+      item.append(from, text);
+      return item;
+    }),
+  );
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+}
+
+function renderMembers(): void {
+  ui.members.replaceChildren(
+    ...view(current).members.map((member) => {
+      const item = document.createElement('li');
+      item.dataset.userId = member.id;
+      item.textContent = member.id === me?.id ? `${member.name} (you)` : member.name;
+      return item;
+    }),
+  );
+}
+
+function renderTyping(): void {
+  const names = [...view(current).typing.values()].map((entry) => entry.name);
+  ui.typing.textContent =
+    names.length === 0 ? '' : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`;
+}
+
+function showBanner(text: string, offerTakeover = false): void {
+  ui.bannerText.textContent = text;
+  ui.takeover.hidden = !offerTakeover;
+  ui.banner.hidden = false;
+}
+
+function hideBanner(): void {
+  ui.banner.hidden = true;
+}

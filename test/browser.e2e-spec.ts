@@ -1,0 +1,180 @@
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startApp, type TestApp } from './support/app';
+import { launchChromium } from './support/browser';
+import { freePort, suiteRedis, testPrefix } from './support/redis';
+
+const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
+const STATE = '[data-testid="state"]';
+
+/** The demo page and the client SDK in real headless Chromium, on two instances and one Redis. */
+describe('demo page in Chromium', () => {
+  let browser: Browser;
+  let stopRedis: () => Promise<void>;
+  let env: Record<string, string>;
+  let ports: [number, number];
+  let a: TestApp;
+  let b: TestApp;
+  const contexts: BrowserContext[] = [];
+  const dialogs: string[] = [];
+
+  beforeAll(async () => {
+    const redis = await suiteRedis();
+    stopRedis = redis.stop;
+    ports = [await freePort(), await freePort()];
+    env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: testPrefix(),
+      ALLOWED_ORIGINS: ports.map((port) => `http://127.0.0.1:${port}`).join(','),
+      MAX_CONNECTIONS_PER_USER: '1',
+      CONNECT_ATTEMPTS_PER_MINUTE: '100',
+    };
+    [a, b] = await Promise.all([startApp(env, { port: ports[0] }), startApp(env, { port: ports[1] })]);
+    browser = await launchChromium();
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  afterAll(async () => {
+    await Promise.all(contexts.map((context) => context.close()));
+    await browser?.close();
+    await Promise.all([a?.close(), b?.close()]);
+    await stopRedis();
+  });
+
+  async function page(app: TestApp): Promise<Page> {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const opened = await context.newPage();
+    opened.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await opened.goto(`${app.http}/`);
+    return opened;
+  }
+  async function signIn(on: Page, name: string): Promise<void> {
+    await on.fill('#name', name);
+    await on.click('#signin button[type=submit]');
+    await on.waitForSelector(`${STATE}[data-state="open"]`);
+    await on.waitForSelector('#room-title:text("# lobby")');
+  }
+  const members = (on: Page) => on.$$eval('#members li', (items) => items.map((item) => item.textContent));
+
+  it('serves the page under a strict Content-Security-Policy', async () => {
+    const response = await fetch(`${a.http}/`);
+    expect(response.status).toBe(200);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(await response.text()).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    const sdk = await fetch(`${a.http}/sdk/switchboard-client.js`);
+    expect(sdk.headers.get('content-type')).toMatch(/javascript/);
+    expect(await sdk.text()).toMatch(/export\s*\{/);
+  });
+
+  it('lets two users on two instances chat, see each other and each other typing, and renders text as text', async () => {
+    const alice = await page(a);
+    const bob = await page(b);
+    await signIn(alice, 'Alice');
+    await signIn(bob, 'Bob');
+    await alice.waitForFunction(() => document.querySelectorAll('#members li').length === 2);
+    expect((await members(alice)).sort()).toEqual(['Alice (you)', 'Bob']);
+
+    await bob.type('#text', 'hello');
+    await alice.waitForSelector('#typing:text("Bob is typing…")');
+
+    const attack = '<img src=x onerror=alert(1)>';
+    await alice.fill('#text', attack);
+    await alice.click('#send button');
+    await bob.fill('#text', 'hi Alice 👋');
+    await bob.click('#send button');
+    await bob.waitForFunction(() => document.querySelectorAll('#messages li').length === 2);
+    const texts = await bob.$$eval('#messages li .text', (items) => items.map((item) => item.textContent));
+    expect(texts).toEqual([attack, 'hi Alice 👋']);
+    expect(await bob.$$('#messages img')).toHaveLength(0);
+    await alice.waitForFunction(() => document.querySelectorAll('#messages li').length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(dialogs).toEqual([]);
+    await alice.screenshot({ path: join(ARTIFACTS, 'chat.png') });
+  });
+
+  it('cannot open a socket from a page served outside ALLOWED_ORIGINS', async () => {
+    const outsider = await startApp({ ...env, ALLOWED_ORIGINS: 'https://app.example.com' });
+    try {
+      const lonely = await page(outsider);
+      await lonely.fill('#name', 'Outsider');
+      await lonely.click('#signin button[type=submit]');
+      await lonely.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await lonely.getAttribute(STATE, 'data-state')).not.toBe('open');
+      const refused = outsider.logs.parsed().filter((line) => line.outcome === 'forbidden_origin');
+      expect(refused.length).toBeGreaterThan(0);
+
+      // The same socket attempt from a plain page on yet another origin.
+      const foreign = await foreignPage();
+      try {
+        const { url } = await a.ticket(await a.devToken('foreigner'));
+        const result = await foreign.page.evaluate(
+          (ticketUrl) =>
+            new Promise<string>((resolve) => {
+              const socket = new WebSocket(ticketUrl);
+              socket.onopen = () => resolve('open');
+              socket.onclose = (event) => resolve(`closed ${event.code}`);
+            }),
+          url,
+        );
+        expect(result).toBe('closed 1006');
+      } finally {
+        foreign.server.close();
+      }
+    } finally {
+      await outsider.close();
+    }
+  });
+
+  it('recovers by itself after its server instance restarts, and joins its room again', async () => {
+    const carol = await page(a);
+    await signIn(carol, 'Carol');
+    await a.close();
+    await carol.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+    a = await startApp(env, { port: ports[0] });
+    await carol.waitForSelector(`${STATE}[data-state="open"]`, { timeout: 15_000 });
+    await carol.waitForFunction(() => [...document.querySelectorAll('#members li')].some((li) => li.textContent === 'Carol (you)'));
+    await carol.fill('#text', 'back again');
+    await carol.click('#send button');
+    await carol.waitForSelector('#messages li .text:text("back again")');
+  });
+
+  it('shows "replaced" in the first tab when the same user opens a second one, and can take over', async () => {
+    const first = await page(a);
+    await signIn(first, 'Dave');
+    const second = await page(b);
+    await signIn(second, 'Dave');
+    await first.waitForSelector(`${STATE}[data-state="replaced"]`);
+    expect(await first.textContent('#banner-text')).toMatch(/another tab/);
+    expect(await first.isVisible('#takeover')).toBe(true);
+    await first.click('#takeover');
+    await first.waitForSelector(`${STATE}[data-state="open"]`);
+    await second.waitForSelector(`${STATE}[data-state="replaced"]`);
+  });
+
+  it('switches between light and dark themes', async () => {
+    const themed = await page(b);
+    const before = await themed.evaluate(() => document.documentElement.dataset.theme);
+    await themed.click('#theme');
+    const after = await themed.evaluate(() => document.documentElement.dataset.theme);
+    expect([before, after].sort()).toEqual(['dark', 'light']);
+  });
+
+  async function foreignPage(): Promise<{ page: Page; server: Server }> {
+    const server = createServer((_, res) => res.end('<!doctype html><title>elsewhere</title>'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const context = await browser.newContext();
+    contexts.push(context);
+    const opened = await context.newPage();
+    await opened.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    return { page: opened, server };
+  }
+});
