@@ -9,7 +9,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'public');
 mkdirSync(join(out, 'sdk'), { recursive: true });
 
-const common = { bundle: true, format: 'esm', target: 'es2020', platform: 'browser', sourcemap: true, logLevel: 'warning' };
+const common = {
+  bundle: true,
+  format: 'esm',
+  target: 'es2020',
+  platform: 'browser',
+  sourcemap: true,
+  logLevel: 'warning',
+};
 
 await build({
   ...common,
@@ -27,7 +34,10 @@ await build({
     {
       name: 'sdk-as-module',
       setup(builder) {
-        builder.onResolve({ filter: /^@app\/client$/ }, () => ({ path: './sdk/switchboard-client.js', external: true }));
+        builder.onResolve({ filter: /^@app\/client$/ }, () => ({
+          path: './sdk/switchboard-client.js',
+          external: true,
+        }));
       },
     },
   ],

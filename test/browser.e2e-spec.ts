@@ -32,7 +32,10 @@ describe('demo page in Chromium', () => {
       MAX_CONNECTIONS_PER_USER: '1',
       CONNECT_ATTEMPTS_PER_MINUTE: '100',
     };
-    [a, b] = await Promise.all([startApp(env, { port: ports[0] }), startApp(env, { port: ports[1] })]);
+    [a, b] = await Promise.all([
+      startApp(env, { port: ports[0] }),
+      startApp(env, { port: ports[1] }),
+    ]);
     browser = await launchChromium();
     mkdirSync(ARTIFACTS, { recursive: true });
   });
@@ -60,7 +63,7 @@ describe('demo page in Chromium', () => {
     await on.waitForSelector(`${STATE}[data-state="open"]`);
     await on.waitForSelector('#room-title:text("# lobby")');
   }
-  const members = (on: Page) => on.$$eval('#members li', (items) => items.map((item) => item.textContent));
+  const members = (on: Page) => on.locator('#members li').allTextContents();
 
   it('serves the page under a strict Content-Security-Policy', async () => {
     const response = await fetch(`${a.http}/`);
@@ -79,7 +82,7 @@ describe('demo page in Chromium', () => {
     const bob = await page(b);
     await signIn(alice, 'Alice');
     await signIn(bob, 'Bob');
-    await alice.waitForFunction(() => document.querySelectorAll('#members li').length === 2);
+    await alice.locator('#members li').nth(1).waitFor();
     expect((await members(alice)).sort()).toEqual(['Alice (you)', 'Bob']);
 
     await bob.type('#text', 'hello');
@@ -90,11 +93,11 @@ describe('demo page in Chromium', () => {
     await alice.click('#send button');
     await bob.fill('#text', 'hi Alice 👋');
     await bob.click('#send button');
-    await bob.waitForFunction(() => document.querySelectorAll('#messages li').length === 2);
-    const texts = await bob.$$eval('#messages li .text', (items) => items.map((item) => item.textContent));
+    await bob.locator('#messages li').nth(1).waitFor();
+    const texts = await bob.locator('#messages li .text').allTextContents();
     expect(texts).toEqual([attack, 'hi Alice 👋']);
     expect(await bob.$$('#messages img')).toHaveLength(0);
-    await alice.waitForFunction(() => document.querySelectorAll('#messages li').length === 2);
+    await alice.locator('#messages li').nth(1).waitFor();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(dialogs).toEqual([]);
     await alice.screenshot({ path: join(ARTIFACTS, 'chat.png') });
@@ -141,7 +144,7 @@ describe('demo page in Chromium', () => {
     await carol.waitForSelector(`${STATE}[data-state="reconnecting"]`);
     a = await startApp(env, { port: ports[0] });
     await carol.waitForSelector(`${STATE}[data-state="open"]`, { timeout: 15_000 });
-    await carol.waitForFunction(() => [...document.querySelectorAll('#members li')].some((li) => li.textContent === 'Carol (you)'));
+    await carol.locator('#members li', { hasText: 'Carol (you)' }).waitFor();
     await carol.fill('#text', 'back again');
     await carol.click('#send button');
     await carol.waitForSelector('#messages li .text:text("back again")');
@@ -162,9 +165,9 @@ describe('demo page in Chromium', () => {
 
   it('switches between light and dark themes', async () => {
     const themed = await page(b);
-    const before = await themed.evaluate(() => document.documentElement.dataset.theme);
+    const before = await themed.getAttribute('html', 'data-theme');
     await themed.click('#theme');
-    const after = await themed.evaluate(() => document.documentElement.dataset.theme);
+    const after = await themed.getAttribute('html', 'data-theme');
     expect([before, after].sort()).toEqual(['dark', 'light']);
   });
 

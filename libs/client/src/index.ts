@@ -9,4 +9,11 @@ export {
   type WebSocketFactory,
   type WebSocketLike,
 } from './types';
-export { CloseCode, closeAction, ErrorCode, type ServerMessage, type UserInfo, type WelcomeData } from '@app/protocol';
+export {
+  CloseCode,
+  closeAction,
+  ErrorCode,
+  type ServerMessage,
+  type UserInfo,
+  type WelcomeData,
+} from '@app/protocol';

@@ -54,7 +54,10 @@ export class SwitchboardClient {
   private readonly backoff: Backoff;
   private readonly rooms = new Set<string>();
   private readonly pending = new Map<string, Pending>();
-  private readonly eventHandlers = new Map<string, Set<(data: unknown, message: ServerMessage) => void>>();
+  private readonly eventHandlers = new Map<
+    string,
+    Set<(data: unknown, message: ServerMessage) => void>
+  >();
   private readonly listeners: Listeners = {
     state: new Set(),
     welcome: new Set(),
@@ -77,7 +80,9 @@ export class SwitchboardClient {
     const WebSocketImpl = options.WebSocket ?? globals.WebSocket;
     const fetchImpl = options.fetch ?? globals.fetch;
     if (!WebSocketImpl || !fetchImpl) {
-      throw new Error('SwitchboardClient needs WebSocket and fetch: pass them in options (e.g. WebSocket from "ws")');
+      throw new Error(
+        'SwitchboardClient needs WebSocket and fetch: pass them in options (e.g. WebSocket from "ws")',
+      );
     }
     this.WebSocketImpl = WebSocketImpl;
     this.fetchImpl = fetchImpl.bind(globalThis);
@@ -113,7 +118,10 @@ export class SwitchboardClient {
   }
 
   /** Subscribes to one server message type: an application event or a protocol one (`room.message`). */
-  onEvent<T = unknown>(type: string, handler: (data: T, message: ServerMessage<T>) => void): () => void {
+  onEvent<T = unknown>(
+    type: string,
+    handler: (data: T, message: ServerMessage<T>) => void,
+  ): () => void {
     let handlers = this.eventHandlers.get(type);
     if (handlers === undefined) {
       handlers = new Set();
@@ -145,7 +153,7 @@ export class SwitchboardClient {
         this.pending.delete(id);
         reject(new Error(`${type} timed out`));
       }, this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-      this.pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve, reject, timer });
       socket.send(JSON.stringify(data === undefined ? { type, id } : { type, id, data }));
     });
   }
@@ -208,10 +216,13 @@ export class SwitchboardClient {
     for (let attempt = 0; attempt < 2; attempt++) {
       const token = await this.options.getAccessToken({ refresh: this.wantFreshToken });
       this.wantFreshToken = false;
-      const response = await this.fetchImpl(`${this.options.url.replace(/\/$/, '')}/auth/ws-ticket`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}` },
-      });
+      const response = await this.fetchImpl(
+        `${this.options.url.replace(/\/$/, '')}/auth/ws-ticket`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+        },
+      );
       if (response.status === 201) {
         return ((await response.json()) as TicketResponse).url;
       }
@@ -353,7 +364,10 @@ export class SwitchboardClient {
         return;
       }
       this.socket.send(JSON.stringify({ type: 'ping' }));
-      this.pongTimer = setTimeout(() => this.deadLink(), this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS);
+      this.pongTimer = setTimeout(
+        () => this.deadLink(),
+        this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS,
+      );
     }, interval);
   }
 
@@ -421,5 +435,7 @@ export class SwitchboardClient {
 /** A page loaded over https must use wss (browsers block ws:// from such pages). */
 function secureIfPageIs(url: string): string {
   const page = (globalThis as { location?: { protocol?: string } }).location;
-  return page?.protocol === 'https:' && url.startsWith('ws://') ? `wss://${url.slice('ws://'.length)}` : url;
+  return page?.protocol === 'https:' && url.startsWith('ws://')
+    ? `wss://${url.slice('ws://'.length)}`
+    : url;
 }

@@ -13,7 +13,8 @@ export interface WebSocketLike {
 
 export type WebSocketFactory = new (url: string) => WebSocketLike;
 
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'replaced' | 'signed-out' | 'closed';
+export type ConnectionState =
+  'idle' | 'connecting' | 'open' | 'reconnecting' | 'replaced' | 'signed-out' | 'closed';
 
 export interface ClientOptions {
   /** The server's base URL, e.g. `https://rt.example.com` (the ticket route is `/auth/ws-ticket`). */

@@ -1,4 +1,9 @@
-import { type ConnectionState, type RoomMessage, SwitchboardClient, type UserInfo } from '@app/client';
+import {
+  type ConnectionState,
+  type RoomMessage,
+  SwitchboardClient,
+  type UserInfo,
+} from '@app/client';
 
 /**
  * The demo: sign in by name (dev tokens), join rooms, chat, see who is here and who is typing.
@@ -148,8 +153,14 @@ async function signIn(user: UserInfo): Promise<void> {
       renderTyping();
     }
   });
-  client.onEvent<{ room: string; user: UserInfo }>('presence.joined', ({ room }) => void refreshMembers(room));
-  client.onEvent<{ room: string; user: UserInfo }>('presence.left', ({ room }) => void refreshMembers(room));
+  client.onEvent<{ room: string; user: UserInfo }>(
+    'presence.joined',
+    ({ room }) => void refreshMembers(room),
+  );
+  client.onEvent<{ room: string; user: UserInfo }>(
+    'presence.left',
+    ({ room }) => void refreshMembers(room),
+  );
   client.onEvent<{ room: string; user: UserInfo }>('room.typing', ({ room, user }) => {
     const typing = view(room).typing;
     window.clearTimeout(typing.get(user.id)?.timer);
