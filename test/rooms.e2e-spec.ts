@@ -120,6 +120,7 @@ describe('rooms across instances', () => {
     const list = await dave.nextOfType<{ room: string; members: UserInfo[] }>('presence.list');
     expect(list.id).toBe('who');
     expect(ids(list.data?.members ?? [])).toEqual(['carol', 'dave']);
+    expect((list.data as { count: number }).count).toBe(2);
 
     // Carol's second connection joining did not announce her again, and one of two leaving does not say she left.
     expect(dave.messages.filter((m) => m.type === 'presence.joined')).toHaveLength(0);

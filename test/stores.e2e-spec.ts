@@ -4,10 +4,13 @@ import { MemoryRateLimiter } from '../src/rate-limit/memory-rate-limiter';
 import { RedisRateLimiter } from '../src/rate-limit/redis-rate-limiter';
 import { InstanceLease } from '../src/redis/instance-lease';
 import { MemoryConnectionRegistry } from '../src/realtime/memory-connection-registry';
+import { MemoryPresenceStore } from '../src/realtime/presence/memory-presence.store';
+import { RedisPresenceStore } from '../src/realtime/presence/redis-presence.store';
 import { RedisConnectionRegistry } from '../src/realtime/redis-connection-registry';
 import { MemoryTicketStore } from '../src/tickets/memory-ticket.store';
 import { RedisTicketStore } from '../src/tickets/redis-ticket.store';
 import { describeConnectionRegistry } from './contracts/connection-registry.contract';
+import { describePresenceStore } from './contracts/presence-store.contract';
 import { describeRateLimiter } from './contracts/rate-limiter.contract';
 import { describeRevocationStore } from './contracts/revocation-store.contract';
 import { describeTicketStore } from './contracts/ticket-store.contract';
@@ -61,6 +64,17 @@ describeConnectionRegistry('redis', async () => {
     registry: new RedisConnectionRegistry(redis, 'i1'),
     close: () => redis.onApplicationShutdown(),
   };
+});
+
+describePresenceStore('memory', () => ({
+  store: new MemoryPresenceStore(),
+  close: () => undefined,
+}));
+describePresenceStore('redis', async () => {
+  const redis = await connectRedis(redisUrl);
+  // Entries come from instances i1 (the caller) and i2, both alive.
+  await redis.command.set(InstanceLease.key(redis, 'i2'), '1', 'PX', 60_000);
+  return { store: new RedisPresenceStore(redis, 'i1'), close: () => redis.onApplicationShutdown() };
 });
 
 describe('RedisConnectionRegistry leases', () => {

@@ -45,8 +45,15 @@ export class MemoryPresenceStore implements PresenceStore {
     return Promise.resolve(true);
   }
 
-  members(room: string): Promise<UserInfo[]> {
-    const users = this.rooms.get(room) ?? new Map<string, { name: string }>();
-    return Promise.resolve([...users].map(([id, { name }]) => ({ id, name })));
+  members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }> {
+    const users = this.rooms.get(room);
+    const members: UserInfo[] = [];
+    for (const [id, { name }] of users ?? []) {
+      if (members.length >= limit) {
+        break;
+      }
+      members.push({ id, name });
+    }
+    return Promise.resolve({ members, count: users?.size ?? 0 });
   }
 }

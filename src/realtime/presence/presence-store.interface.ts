@@ -20,6 +20,10 @@ export interface PresenceMember {
 export interface PresenceStore {
   join(room: string, member: PresenceMember): Promise<boolean>;
   leave(room: string, member: PresenceMember): Promise<boolean>;
-  members(room: string): Promise<UserInfo[]>;
+  /**
+   * Up to `limit` present users (each once), and how many there are in all. `count` may include
+   * members of a dead instance until their entries are cleaned up.
+   */
+  members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }>;
 }
 export const PresenceStore = Symbol('PresenceStore');

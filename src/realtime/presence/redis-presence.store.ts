@@ -65,25 +65,33 @@ local function live(instance)
   end
   return alive[instance]
 end
-local all = redis.call('HGETALL', KEYS[1])
+local limit = tonumber(ARGV[3])
 local out = {}
-for i = 1, #all, 2 do
-  local entry = cjson.decode(all[i + 1])
-  local present = false
-  for _, conn in ipairs(entry.c) do
-    if live(conn[1]) then
-      present = true
-      break
+local cursor = '0'
+repeat
+  local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', math.max(limit, 10))
+  cursor = page[1]
+  local fields = page[2]
+  for i = 1, #fields, 2 do
+    if #out < 2 * limit then
+      local entry = cjson.decode(fields[i + 1])
+      local present = false
+      for _, conn in ipairs(entry.c) do
+        if live(conn[1]) then
+          present = true
+          break
+        end
+      end
+      if present then
+        out[#out + 1] = fields[i]
+        out[#out + 1] = entry.n
+      else
+        redis.call('HDEL', KEYS[1], fields[i])
+      end
     end
   end
-  if present then
-    out[#out + 1] = all[i]
-    out[#out + 1] = entry.n
-  else
-    redis.call('HDEL', KEYS[1], all[i])
-  end
-end
-return out
+until cursor == '0' or #out >= 2 * limit
+return { redis.call('HLEN', KEYS[1]), out }
 `;
 
 /** A room's presence hash outlives its last change by this long at most. */
@@ -97,7 +105,8 @@ declare module 'ioredis' {
       key: string,
       leasePrefix: string,
       self: string,
-    ): Result<string[], Context>;
+      limit: number,
+    ): Result<[number, string[]], Context>;
   }
 }
 
@@ -129,15 +138,15 @@ export class RedisPresenceStore implements PresenceStore {
     return gone === 1;
   }
 
-  async members(room: string): Promise<UserInfo[]> {
-    const flat = await this.redis.run('presence', (r) =>
-      r.switchboardPresenceMembers(this.key(room), this.leasePrefix, this.instanceId),
+  async members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }> {
+    const [count, flat] = await this.redis.run('presence', (r) =>
+      r.switchboardPresenceMembers(this.key(room), this.leasePrefix, this.instanceId, limit),
     );
     const members: UserInfo[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       members.push({ id: flat[i], name: flat[i + 1] });
     }
-    return members;
+    return { members, count };
   }
 
   private args(member: PresenceMember): (string | number)[] {

@@ -14,6 +14,15 @@ import { type PresenceMember, PresenceStore } from '../presence/presence-store.i
 import { RoomPolicy } from './room-policy';
 
 export const MAX_ROOMS_PER_CONNECTION = 50;
+
+/** `room.joined` and `presence.list`: the first members, and how many there are in all. */
+export interface RoomMembers {
+  room: string;
+  members: UserInfo[];
+  count: number;
+}
+/** Member lists (`room.joined`, `presence.list`) name at most this many users; `count` has them all. */
+export const MAX_LISTED_MEMBERS = 100;
 /** `user:` rooms are users' private channels, fed by `BroadcastService.toUser`. */
 const RESERVED_ROOM_PREFIX = 'user:';
 const TYPING_INTERVAL_MS = 2_000;
@@ -35,12 +44,12 @@ export class RoomsService implements OnApplicationShutdown {
     @Inject(PresenceStore) private readonly presence: PresenceStore,
   ) {}
 
-  async join(connection: Connection, room: string): Promise<{ room: string; members: UserInfo[] }> {
+  async join(connection: Connection, room: string): Promise<RoomMembers> {
     if (room.startsWith(RESERVED_ROOM_PREFIX)) {
       throw new ClientError(ErrorCode.Forbidden, `"${RESERVED_ROOM_PREFIX}" rooms are reserved`);
     }
     if (connection.rooms.has(room)) {
-      return { room, members: await this.presence.members(room) };
+      return { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) };
     }
     if (connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
       throw new ClientError(
@@ -55,10 +64,10 @@ export class RoomsService implements OnApplicationShutdown {
       await this.bus.subscribeRoom(room);
     }
     let fresh: boolean;
-    let members: UserInfo[];
+    let listed: { members: UserInfo[]; count: number };
     try {
       fresh = await this.presence.join(room, this.member(connection));
-      members = await this.presence.members(room);
+      listed = await this.presence.members(room, MAX_LISTED_MEMBERS);
     } catch (error) {
       await this.leaveLocally(connection, room);
       throw error;
@@ -66,7 +75,7 @@ export class RoomsService implements OnApplicationShutdown {
     if (fresh) {
       await this.announce(room, ServerMessageType.PresenceJoined, connection);
     }
-    return { room, members };
+    return { room, ...listed };
   }
 
   async leave(connection: Connection, room: string): Promise<{ room: string }> {
@@ -115,12 +124,9 @@ export class RoomsService implements OnApplicationShutdown {
     await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
   }
 
-  async members(
-    connection: Connection,
-    room: string,
-  ): Promise<{ room: string; members: UserInfo[] }> {
+  async members(connection: Connection, room: string): Promise<RoomMembers> {
     this.assertMember(connection, room);
-    return { room, members: await this.presence.members(room) };
+    return { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) };
   }
 
   /** Takes a closed (or closing) connection out of all its rooms, announcing who left. */

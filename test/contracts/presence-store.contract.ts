@@ -1,0 +1,61 @@
+import type {
+  PresenceMember,
+  PresenceStore,
+} from '../../src/realtime/presence/presence-store.interface';
+import type { Awaitable } from './awaitable';
+
+const member = (userId: string, connectionId: string, instanceId = 'i1'): PresenceMember => ({
+  userId,
+  name: userId.toUpperCase(),
+  connectionId,
+  instanceId,
+});
+
+/** What every PresenceStore guarantees (presence-store.interface.ts). */
+export function describePresenceStore(
+  name: string,
+  factory: () => Awaitable<{ store: PresenceStore; close(): Awaitable<void> }>,
+): void {
+  describe(`PresenceStore contract: ${name}`, () => {
+    let store: PresenceStore;
+    let close: () => Awaitable<void>;
+    beforeAll(async () => ({ store, close } = await factory()));
+    afterAll(async () => {
+      await close();
+    });
+
+    it('says when a user arrives and when their last connection leaves', async () => {
+      expect(await store.join('r1', member('ann', 'c1'))).toBe(true);
+      expect(await store.join('r1', member('ann', 'c2', 'i2'))).toBe(false);
+      expect(await store.join('r1', member('ben', 'c3'))).toBe(true);
+      expect(await store.members('r1', 10)).toEqual({
+        members: expect.arrayContaining([
+          { id: 'ann', name: 'ANN' },
+          { id: 'ben', name: 'BEN' },
+        ]),
+        count: 2,
+      });
+      expect(await store.leave('r1', member('ann', 'c1'))).toBe(false);
+      expect(await store.leave('r1', member('ann', 'c2', 'i2'))).toBe(true);
+      expect(await store.leave('r1', member('ann', 'c2', 'i2'))).toBe(false);
+      expect(await store.members('r1', 10)).toEqual({
+        members: [{ id: 'ben', name: 'BEN' }],
+        count: 1,
+      });
+    });
+
+    it('lists at most `limit` members and counts them all', async () => {
+      for (let i = 0; i < 25; i++) {
+        await store.join('big', member(`u${i}`, `c${i}`));
+      }
+      const listed = await store.members('big', 10);
+      expect(listed.members).toHaveLength(10);
+      expect(new Set(listed.members.map((m) => m.id)).size).toBe(10);
+      expect(listed.count).toBe(25);
+    });
+
+    it('answers an empty room', async () => {
+      expect(await store.members('nobody-here', 10)).toEqual({ members: [], count: 0 });
+    });
+  });
+}
