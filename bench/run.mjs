@@ -1,0 +1,399 @@
+// npm run bench [-- --quick] [-- --only connect,fanout] [-- --reps 3]
+// Starts its own redis-server, Switchboard instances from the build (node dist/main.js) and the
+// raw `ws` baseline (bench/baseline-server.mjs), drives both with the same load from worker
+// processes on loopback, alternating which goes first, and prints medians [min–max] over the
+// repetitions with the ratio Switchboard / baseline. Every run is also written as JSON.
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
+const WORKERS = 4;
+const SECRET = randomBytes(32).toString('base64url');
+const API_KEY = randomBytes(32).toString('base64url');
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+const SIZES = quick
+  ? { connect: 1000, hold: 2000, holdMs: 5000, heartbeatMs: 2000, fanout: 1000, broadcasts: 50, cross: 500, chatClients: 200, chatRooms: 10, chatMs: 5000 }
+  : { connect: 10000, hold: 19000, holdMs: 60000, heartbeatMs: 30000, fanout: 5000, broadcasts: 200, cross: 2500, chatClients: 1000, chatRooms: 50, chatMs: 20000 };
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+/** Starts a server process and resolves when it printed its URL. */
+async function startServer(kind, env) {
+  const port = await freePort();
+  const script = kind === 'switchboard' ? join(root, 'dist', 'main.js') : join(here, 'baseline-server.mjs');
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${kind} did not start`)), 15000);
+    child.stdout.on('data', function listening(chunk) {
+      if (/"url":"http:\/\/127\.0\.0\.1:\d+"/.test(chunk.toString())) {
+        clearTimeout(timer);
+        child.stdout.off('data', listening);
+        child.stdout.resume(); // keep draining the logs, without looking at them
+        resolve();
+      }
+    });
+  });
+  return {
+    pid: child.pid,
+    http: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+function switchboardEnv(extra = {}) {
+  return {
+    NODE_ENV: 'production',
+    JWT_SECRET: SECRET,
+    ALLOWED_ORIGINS: 'http://bench.invalid',
+    BROADCAST_API_KEY: API_KEY,
+    LOG_LEVEL: 'info',
+    MAX_CONNECTIONS: '20000',
+    MAX_CONNECTIONS_PER_IP: '20000',
+    WS_HEARTBEAT_MS: String(SIZES.heartbeatMs),
+    ...extra,
+  };
+}
+
+async function startTarget(kind, extra = {}) {
+  return startServer(kind, kind === 'switchboard' ? switchboardEnv(extra) : { WS_HEARTBEAT_MS: String(SIZES.heartbeatMs), ...extra });
+}
+
+/** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
+function proc(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpu = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  return { cpu, rss: rssKb * 1024 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// load workers
+
+class Workers {
+  constructor() {
+    this.pending = new Map();
+    this.seq = 0;
+    this.children = Array.from({ length: WORKERS }, (_, i) => {
+      const child = fork(join(here, 'worker.mjs'), [], { env: { ...process.env, LOCAL_ADDRESS: `127.0.0.${2 + i}`, JWT_SECRET: SECRET } });
+      child.on('message', ({ id, result }) => {
+        this.pending.get(id)?.(result);
+        this.pending.delete(id);
+      });
+      return child;
+    });
+  }
+
+  call(index, cmd, args = {}) {
+    const id = ++this.seq;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.children[index].send({ id, cmd, args });
+    });
+  }
+
+  all(cmd, args) {
+    return Promise.all(this.children.map((_, i) => this.call(i, cmd, typeof args === 'function' ? args(i) : args)));
+  }
+
+  /** Connects `count` clients spread over the workers; `http` may differ per worker. */
+  async connect(count, http, extra = {}) {
+    const share = Math.ceil(count / WORKERS);
+    const started = performance.now();
+    const results = await this.all('connect', (i) => ({
+      http: typeof http === 'function' ? http(i) : http,
+      count: Math.max(0, Math.min(share, count - i * share)),
+      first: i * share,
+      prefix: `u${randomBytes(3).toString('hex')}-`,
+      concurrency: 64,
+      timeoutMs: 20000,
+      ...extra,
+    }));
+    return {
+      ok: sum(results.map((r) => r.ok)),
+      failed: sum(results.map((r) => r.failed)),
+      latencies: results.flatMap((r) => r.latencies),
+      ms: performance.now() - started,
+    };
+  }
+
+  close() {
+    return this.all('close');
+  }
+
+  stop() {
+    this.children.forEach((child) => child.kill());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// statistics
+
+const sum = (values) => values.reduce((total, value) => total + value, 0);
+function percentile(values, p) {
+  if (values.length === 0) {
+    return NaN;
+  }
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+const median = (values) => percentile(values, 50);
+
+async function publish(target, kind, room, t, pad) {
+  const data = { t, pad };
+  const response =
+    kind === 'switchboard'
+      ? await fetch(`${target.http}/api/broadcast`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ to: { room }, event: 'tick', data }),
+        })
+      : await fetch(`${target.http}/publish`, { method: 'POST', body: JSON.stringify({ room, event: 'tick', data }) });
+  if (response.status !== 202) {
+    throw new Error(`publish answered ${response.status}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scenarios: each returns { figure: value } for one target
+
+const scenarios = {
+  async connect(kind, workers) {
+    const target = await startTarget(kind);
+    try {
+      const before = proc(target.pid);
+      const result = await workers.connect(SIZES.connect, target.http);
+      const after = proc(target.pid);
+      return {
+        'connections/s': (result.ok / result.ms) * 1000,
+        'connect p50 ms': median(result.latencies),
+        'connect p99 ms': percentile(result.latencies, 99),
+        failures: result.failed,
+        'RSS KiB/connection': (after.rss - before.rss) / 1024 / Math.max(1, result.ok),
+      };
+    } finally {
+      await workers.close();
+      await target.stop();
+    }
+  },
+
+  async hold(kind, workers) {
+    const target = await startTarget(kind);
+    try {
+      const before = proc(target.pid);
+      const result = await workers.connect(SIZES.hold, target.http);
+      await workers.all('hold');
+      const start = proc(target.pid);
+      await new Promise((resolve) => setTimeout(resolve, SIZES.holdMs));
+      const end = proc(target.pid);
+      const reports = await workers.all('report');
+      return {
+        held: sum(reports.map((r) => r.open)),
+        'connect failures': result.failed,
+        drops: sum(reports.map((r) => r.drops)),
+        'RSS KiB/connection': (end.rss - before.rss) / 1024 / Math.max(1, result.ok),
+        'CPU ms/s while idle': ((end.cpu - start.cpu) / (SIZES.holdMs / 1000)) * 1000,
+      };
+    } finally {
+      await workers.close();
+      await target.stop();
+    }
+  },
+
+  async fanout(kind, workers) {
+    const target = await startTarget(kind);
+    try {
+      const result = await workers.connect(SIZES.fanout, target.http, { room: 'bench' });
+      const delivery = await broadcastAndMeasure(workers, [target], target, kind, result.ok);
+      return {
+        'delivered/s': delivery.rate,
+        lost: delivery.lost,
+        'latency p50 ms': median(delivery.latencies),
+        'latency p95 ms': percentile(delivery.latencies, 95),
+        'latency p99 ms': percentile(delivery.latencies, 99),
+        'CPU s/million delivered': delivery.cpuPerMillion,
+      };
+    } finally {
+      await workers.close();
+      await target.stop();
+    }
+  },
+
+  async cross(kind, workers, redis) {
+    const prefix = `bench${randomBytes(3).toString('hex')}:`;
+    const extra = kind === 'switchboard' ? { REDIS_URL: redis.url, REDIS_PREFIX: prefix } : { REDIS_URL: redis.url };
+    const [a, b] = await Promise.all([startTarget(kind, extra), startTarget(kind, extra)]);
+    try {
+      // Workers 0 and 1 hold clients on A, workers 2 and 3 on B; broadcasts are published on A.
+      const result = await workers.connect(2 * SIZES.cross, (i) => (i < WORKERS / 2 ? a.http : b.http), { room: 'bench' });
+      const delivery = await broadcastAndMeasure(workers, [a, b], a, kind, result.ok);
+      const side = (from, to) => delivery.perWorker.slice(from, to).flatMap((r) => r.latencies);
+      return {
+        'delivered/s': delivery.rate,
+        lost: delivery.lost,
+        'A (local) p50 ms': median(side(0, WORKERS / 2)),
+        'A (local) p99 ms': percentile(side(0, WORKERS / 2), 99),
+        'B (remote) p50 ms': median(side(WORKERS / 2, WORKERS)),
+        'B (remote) p99 ms': percentile(side(WORKERS / 2, WORKERS), 99),
+      };
+    } finally {
+      await workers.close();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  },
+
+  async chat(kind, workers) {
+    const target = await startTarget(kind);
+    try {
+      await workers.connect(SIZES.chatClients, target.http, { rooms: SIZES.chatRooms });
+      await workers.all('listen', { event: 'room.message' });
+      const start = proc(target.pid);
+      await workers.all('chat', { rate: 2, durationMs: SIZES.chatMs });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const end = proc(target.pid);
+      const reports = await workers.all('report');
+      const delivered = sum(reports.map((r) => r.received));
+      const latencies = reports.flatMap((r) => r.latencies);
+      return {
+        'messages sent/s': (latencies.length / SIZES.chatMs) * 1000,
+        'delivered/s': (delivered / SIZES.chatMs) * 1000,
+        'round trip p50 ms': median(latencies),
+        'round trip p99 ms': percentile(latencies, 99),
+        'error frames': sum(reports.map((r) => r.errors)),
+        'CPU s/million delivered': ((end.cpu - start.cpu) / Math.max(1, delivered)) * 1e6,
+      };
+    } finally {
+      await workers.close();
+      await target.stop();
+    }
+  },
+};
+
+/** Publishes SIZES.broadcasts ~100-byte events to room "bench" on `publisher`, one after another. */
+async function broadcastAndMeasure(workers, servers, publisher, kind, clients) {
+  await workers.all('listen', { event: 'tick' });
+  const pad = 'x'.repeat(60);
+  const cpuBefore = sum(servers.map((server) => proc(server.pid).cpu));
+  const begin = performance.timeOrigin + performance.now();
+  for (let i = 0; i < SIZES.broadcasts; i++) {
+    await publish(publisher, kind, 'bench', performance.timeOrigin + performance.now(), pad);
+  }
+  const expected = clients * SIZES.broadcasts;
+  const deadline = Date.now() + 30000;
+  while (sum((await workers.all('count')).map((r) => r.received)) < expected && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const cpuAfter = sum(servers.map((server) => proc(server.pid).cpu));
+  const perWorker = await workers.all('report');
+  const delivered = sum(perWorker.map((r) => r.received));
+  const last = Math.max(...perWorker.map((r) => r.lastAt));
+  return {
+    rate: (delivered / (last - begin)) * 1000,
+    lost: expected - delivered,
+    latencies: perWorker.flatMap((r) => r.latencies),
+    perWorker,
+    cpuPerMillion: ((cpuAfter - cpuBefore) / Math.max(1, delivered)) * 1e6,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+function summarize(values) {
+  const finite = values.filter(Number.isFinite);
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), runs: values };
+}
+
+const format = (value) =>
+  !Number.isFinite(value) ? '–' : Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+
+function table(name, results) {
+  const figures = Object.keys(results.switchboard[0]);
+  const rows = figures.map((figure) => {
+    const sb = summarize(results.switchboard.map((run) => run[figure]));
+    const base = summarize(results.baseline.map((run) => run[figure]));
+    const ratio = base.median === 0 ? NaN : sb.median / base.median;
+    return { figure, sb, base, ratio };
+  });
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  console.log(`\n### ${name} (${results.switchboard.length} runs each; median [min–max])\n`);
+  console.log(line(['figure', 'Switchboard', 'baseline (ws)', 'ratio']));
+  console.log(line(['---', '---:', '---:', '---:']));
+  for (const { figure, sb, base, ratio } of rows) {
+    const cell = (s) => `${format(s.median)} [${format(s.min)}–${format(s.max)}]`;
+    console.log(line([figure, cell(sb), cell(base), format(ratio)]));
+  }
+  return rows;
+}
+
+async function main() {
+  if (!existsSync(join(root, 'dist', 'main.js'))) {
+    throw new Error('dist/main.js is missing: npm run bench builds it first');
+  }
+  const chosen = Object.keys(scenarios).filter((name) => !only || only.includes(name));
+  console.log(
+    `Switchboard benchmark${quick ? ' (quick)' : ''}: ${chosen.join(', ')}; ${reps} runs each, alternating; ` +
+      `${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+  );
+  const redis = await startRedis();
+  const workers = new Workers();
+  const report = { date: new Date().toISOString(), quick, sizes: SIZES, machine: { cores: cpus().length, node: process.version }, scenarios: {} };
+  try {
+    for (const name of chosen) {
+      const results = { switchboard: [], baseline: [] };
+      for (let rep = 0; rep < reps; rep++) {
+        const order = rep % 2 === 0 ? ['switchboard', 'baseline'] : ['baseline', 'switchboard'];
+        for (const kind of order) {
+          results[kind].push(await scenarios[name](kind, workers, redis));
+          process.stdout.write('.');
+        }
+      }
+      report.scenarios[name] = { runs: results, summary: table(name, results) };
+    }
+  } finally {
+    workers.stop();
+    redis.stop();
+  }
+  mkdirSync(join(here, 'results'), { recursive: true });
+  const file = join(here, 'results', `${report.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  writeFileSync(file, JSON.stringify(report, null, 2));
+  console.log(`\nEvery run: ${file}`);
+}
+
+await main();

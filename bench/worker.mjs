@@ -1,0 +1,169 @@
+// A load-driver process: opens and holds a share of the benchmark's clients from its own loopback
+// source address, and measures what they see. Driven over IPC by bench/run.mjs.
+import { Agent, request } from 'node:http';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+
+const localAddress = process.env.LOCAL_ADDRESS ?? '127.0.0.1';
+const secret = new TextEncoder().encode(process.env.JWT_SECRET ?? '');
+const agent = new Agent({ keepAlive: true, maxSockets: 64, localAddress });
+
+/** @type {Array<{ socket: WebSocket, user: string, room?: string }>} */
+let clients = [];
+let drops = 0;
+let holding = false;
+let received = 0;
+let lastAt = 0;
+let latencies = [];
+let errors = 0;
+let listening = null;
+
+async function ticket(httpBase, user) {
+  const token = await new SignJWT({ sub: user, name: user, sid: user })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime('2h')
+    .sign(secret);
+  return new Promise((resolve, reject) => {
+    const req = request(`${httpBase}/auth/ws-ticket`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(text).url) : reject(new Error(`ticket ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function openClient(url, user, room, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error('timeout'));
+    }, timeoutMs);
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (holding) {
+        drops += 1;
+      }
+      reject(new Error('closed during handshake'));
+    });
+    socket.on('message', function first(raw) {
+      const message = JSON.parse(raw.toString());
+      if (message.type === 'welcome' && room) {
+        socket.send(JSON.stringify({ type: 'room.join', id: 'join', data: { room } }));
+      } else if (message.type === 'welcome' || (message.type === 'room.joined' && message.id === 'join')) {
+        clearTimeout(timer);
+        socket.off('message', first);
+        socket.on('message', (data) => onMessage(user, data));
+        resolve(socket);
+      }
+    });
+  });
+}
+
+function onMessage(user, raw) {
+  if (listening === null) {
+    return;
+  }
+  const text = raw.toString();
+  const message = JSON.parse(text);
+  const now = performance.timeOrigin + performance.now();
+  if (message.type === 'error') {
+    errors += 1;
+  } else if (message.type === listening.event) {
+    received += 1;
+    lastAt = now;
+    if (listening.event === 'room.message') {
+      // Chat: the round trip of this client's own messages.
+      const [sender, sentAt] = message.data.text.split('@');
+      if (sender === user) {
+        latencies.push(now - Number(sentAt));
+      }
+    } else {
+      latencies.push(now - message.data.t);
+    }
+  }
+}
+
+async function connect({ http, count, first, prefix, room, concurrency, timeoutMs }) {
+  const started = performance.now();
+  const connectLatencies = [];
+  let failed = 0;
+  let next = 0;
+  const one = async () => {
+    while (next < count) {
+      const index = first + next++;
+      const user = `${prefix}${index}`;
+      const begin = performance.now();
+      try {
+        const url = await ticket(http, user);
+        const roomName = typeof room === 'function' ? room(index) : room;
+        const socket = await openClient(url, user, roomName, timeoutMs);
+        clients.push({ socket, user });
+        connectLatencies.push(performance.now() - begin);
+      } catch {
+        failed += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, one));
+  return { ok: connectLatencies.length, failed, latencies: connectLatencies, ms: performance.now() - started };
+}
+
+async function chat({ rate, durationMs, roomOf }) {
+  const intervalMs = 1000 / rate;
+  const timers = [];
+  for (const [i, client] of clients.entries()) {
+    // Spread the clients' sends over the interval.
+    const start = setTimeout(() => {
+      timers.push(
+        setInterval(() => {
+          if (client.socket.readyState === WebSocket.OPEN) {
+            const sentAt = performance.timeOrigin + performance.now();
+            client.socket.send(JSON.stringify({ type: 'room.message', data: { room: client.room, text: `${client.user}@${sentAt}` } }));
+          }
+        }, intervalMs),
+      );
+    }, (i * intervalMs) / clients.length);
+    timers.push(start);
+  }
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  timers.forEach((timer) => clearInterval(timer));
+}
+
+process.on('message', async ({ id, cmd, args }) => {
+  let result = null;
+  if (cmd === 'connect') {
+    const rooms = args.rooms;
+    result = await connect({ ...args, room: rooms ? (index) => `room-${index % rooms}` : args.room });
+    if (rooms) {
+      for (const client of clients) {
+        client.room = `room-${Number(client.user.slice(args.prefix.length)) % rooms}`;
+      }
+    }
+  } else if (cmd === 'hold') {
+    holding = true;
+    drops = 0;
+  } else if (cmd === 'listen') {
+    listening = { event: args.event };
+    received = 0;
+    lastAt = 0;
+    errors = 0;
+    latencies = [];
+  } else if (cmd === 'chat') {
+    await chat(args);
+  } else if (cmd === 'count') {
+    result = { received };
+  } else if (cmd === 'report') {
+    result = { received, lastAt, errors, latencies, drops, open: clients.filter((c) => c.socket.readyState === WebSocket.OPEN).length };
+    listening = null;
+  } else if (cmd === 'close') {
+    holding = false;
+    clients.forEach((client) => client.socket.terminate());
+    clients = [];
+  }
+  process.send({ id, result });
+});
