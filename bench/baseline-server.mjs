@@ -126,3 +126,4 @@ server.listen(port, '127.0.0.1', () => {
   console.log(JSON.stringify({ msg: 'baseline listening', url: `http://127.0.0.1:${server.address().port}` }));
 });
 process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

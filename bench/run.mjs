@@ -202,6 +202,7 @@ const scenarios = {
       const after = proc(target.pid);
       return {
         'connections/s': (result.ok / result.ms) * 1000,
+        'server CPU ms/connection': ((after.cpu - before.cpu) / Math.max(1, result.ok)) * 1000,
         'connect p50 ms': median(result.latencies),
         'connect p99 ms': percentile(result.latencies, 99),
         failures: result.failed,

@@ -27,6 +27,8 @@ export async function createApp(
     },
   });
   app.disable('x-powered-by');
+  // ETags hash every response body; API answers are never cached (tickets say no-store).
+  app.set('etag', false);
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
   app.enableCors({
     origin: [...config.allowedOrigins],

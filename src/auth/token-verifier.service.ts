@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import {
   createRemoteJWKSet,
@@ -19,7 +19,7 @@ const MAX_ROOM_PATTERNS = 100;
 const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 const JWKS_COOLDOWN_MS = 5_000;
 
-type VerificationKey = Uint8Array | KeyObject | JWTVerifyGetKey;
+type VerificationKey = KeyObject | JWTVerifyGetKey;
 
 /**
  * Verifies access tokens. The accepted algorithms come from the configuration, never from the
@@ -35,7 +35,8 @@ export class TokenVerifier {
     const source = config.jwt.key;
     switch (source.kind) {
       case 'secret':
-        this.key = new TextEncoder().encode(source.secret);
+        // A KeyObject made once: given raw bytes, jose would import the key on every verify.
+        this.key = createSecretKey(Buffer.from(source.secret));
         this.algorithms = ['HS256'];
         break;
       case 'public-key': {
@@ -62,7 +63,7 @@ export class TokenVerifier {
   async verify(token: string): Promise<Session> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.key as Uint8Array, {
+      ({ payload } = await jwtVerify(token, this.key as KeyObject, {
         algorithms: this.algorithms,
         issuer: this.config.jwt.issuer,
         audience: this.config.jwt.audience,
