@@ -57,14 +57,14 @@ export class ClusterBus implements OnModuleInit {
 
   /** Call after the hub added the connection: the user's first local socket subscribes. */
   async track(connection: Connection): Promise<void> {
-    if (this.hub.ofUser(connection.userId).size === 1) {
+    if (this.hub.ofUser(connection.userId).length === 1) {
       await this.broker.subscribe(userChannel(connection.userId));
     }
   }
 
   /** Call after the hub removed the connection: the user's last local socket unsubscribes. */
   async untrack(connection: Connection): Promise<void> {
-    if (this.hub.ofUser(connection.userId).size === 0) {
+    if (this.hub.ofUser(connection.userId).length === 0) {
       await this.broker.unsubscribe(userChannel(connection.userId));
     }
   }

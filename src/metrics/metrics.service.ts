@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 
+/** The `outcome` label of `ws_connections_total` (SPEC §8). */
 export type ConnectionOutcome =
   | 'accepted'
   | 'unauthorized'

@@ -1,23 +1,42 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { ExpiringMap } from '../common/expiring-map';
 import type { RateLimiter, RateLimitResult } from './rate-limiter.interface';
 
-/** In-process counters for the embedded (single-instance) mode. */
+const SWEEP_INTERVAL_MS = 10_000;
+
+/** In-process counters for the embedded (single-instance) mode: one small object per window. */
 export class MemoryRateLimiter implements RateLimiter, OnApplicationShutdown {
-  private readonly windows = new ExpiringMap<string, { count: number }>();
+  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  private readonly sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
+
+  constructor() {
+    this.sweeper.unref();
+  }
 
   hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
-    const current = this.windows.entry(key);
-    if (current === undefined) {
-      this.windows.set(key, { count: 1 }, windowMs);
-      return Promise.resolve({ count: 1, allowed: 1 <= limit, resetInMs: windowMs });
+    const now = Date.now();
+    let window = this.windows.get(key);
+    if (window === undefined || window.resetAt <= now) {
+      window = { count: 0, resetAt: now + windowMs };
+      this.windows.set(key, window);
     }
-    current.value.count += 1;
-    const { count } = current.value;
-    return Promise.resolve({ count, allowed: count <= limit, resetInMs: current.ttlMs });
+    window.count += 1;
+    return Promise.resolve({
+      count: window.count,
+      allowed: window.count <= limit,
+      resetInMs: window.resetAt - now,
+    });
   }
 
   onApplicationShutdown(): void {
-    this.windows.dispose();
+    clearInterval(this.sweeper);
+    this.windows.clear();
+  }
+
+  private sweep(now: number): void {
+    for (const [key, window] of this.windows) {
+      if (window.resetAt <= now) {
+        this.windows.delete(key);
+      }
+    }
   }
 }

@@ -8,10 +8,13 @@ import { FloodGuard } from './flood-guard';
 export class Connection {
   /** Set by the heartbeat when it pings, cleared by the pong. */
   awaitingPong = false;
-  readonly timers: NodeJS.Timeout[] = [];
-  /** Rooms joined; the hub keeps the reverse index. */
-  readonly rooms = new Set<string>();
+  /** The scheduler tick of this socket's next session event, 0 when none; see SessionLifecycle. */
+  sessionTick = 0;
+  /** Whether `session.expiring` went out for the current session. */
+  expiryWarned = false;
   readonly flood: FloodGuard;
+  /** Made on the first join: most sockets never join a room. */
+  private joined: Set<string> | null = null;
   /** The tail of this socket's message handling: messages are handled one at a time, in order. */
   private tail: Promise<void> | null = null;
 
@@ -42,6 +45,19 @@ export class Connection {
     this.sendBufferMaxBytes = options.sendBufferMaxBytes;
     this.metrics = options.metrics;
     this.flood = new FloodGuard(options.messagesPerWindow, options.messageWindowMs);
+  }
+
+  /** Rooms joined; the hub keeps the reverse index. */
+  get rooms(): ReadonlySet<string> {
+    return this.joined ?? NO_ROOMS;
+  }
+
+  addRoom(room: string): void {
+    (this.joined ??= new Set()).add(room);
+  }
+
+  removeRoom(room: string): void {
+    this.joined?.delete(room);
   }
 
   /**
@@ -99,11 +115,6 @@ export class Connection {
       this.socket.close(code, reason);
     }
   }
-
-  clearTimers(): void {
-    for (const timer of this.timers) {
-      clearTimeout(timer);
-    }
-    this.timers.length = 0;
-  }
 }
+
+const NO_ROOMS: ReadonlySet<string> = new Set();

@@ -45,7 +45,7 @@ describe('Hub admission', () => {
     expect(hub.remove(held)).toBe(true);
     expect(hub.remove(held)).toBe(false);
     expect(hub.size).toBe(0);
-    expect(hub.ofUser('u1').size).toBe(0);
+    expect(hub.ofUser('u1')).toHaveLength(0);
     expect(typeof hub.reserve('1.1.1.1', 10, 1)).toBe('object');
   });
 });

@@ -17,8 +17,10 @@ export interface Admission {
 @Injectable()
 export class Hub {
   private readonly byId = new Map<string, Connection>();
-  private readonly byUser = new Map<string, Set<Connection>>();
-  private readonly bySession = new Map<string, Set<Connection>>();
+  // Arrays, not sets: nearly every user and session holds one socket, and a one-element array is
+  // a fraction of an empty Set's size.
+  private readonly byUser = new Map<string, Connection[]>();
+  private readonly bySession = new Map<string, Connection[]>();
   private readonly byRoom = new Map<string, Set<Connection>>();
   private readonly perIp = new Map<string, number>();
   private pending = 0;
@@ -65,8 +67,8 @@ export class Hub {
     admission.release();
     this.perIp.set(connection.ip, (this.perIp.get(connection.ip) ?? 0) + 1);
     this.byId.set(connection.id, connection);
-    addTo(this.byUser, connection.userId, connection);
-    addTo(this.bySession, connection.session.sessionId, connection);
+    append(this.byUser, connection.userId, connection);
+    append(this.bySession, connection.session.sessionId, connection);
   }
 
   remove(connection: Connection): boolean {
@@ -74,28 +76,28 @@ export class Hub {
       return false;
     }
     this.decrementIp(connection.ip);
-    removeFrom(this.byUser, connection.userId, connection);
-    removeFrom(this.bySession, connection.session.sessionId, connection);
+    detach(this.byUser, connection.userId, connection);
+    detach(this.bySession, connection.session.sessionId, connection);
     // Rooms stay until RoomsService.leaveAll, which also unsubscribes and updates presence.
     return true;
   }
 
   /** Moves the connection to its session's new id (after `session.refresh` with another `sid`). */
   rekey(connection: Connection, session: Connection['session']): void {
-    removeFrom(this.bySession, connection.session.sessionId, connection);
+    detach(this.bySession, connection.session.sessionId, connection);
     connection.session = session;
-    addTo(this.bySession, session.sessionId, connection);
+    append(this.bySession, session.sessionId, connection);
   }
 
   /** Adds the connection to the room; true when it is the room's first local member. */
   join(connection: Connection, room: string): boolean {
-    connection.rooms.add(room);
+    connection.addRoom(room);
     return addTo(this.byRoom, room, connection);
   }
 
   /** Removes the connection from the room; true when the room has no local member left. */
   leave(connection: Connection, room: string): boolean {
-    connection.rooms.delete(room);
+    connection.removeRoom(room);
     return removeFrom(this.byRoom, room, connection);
   }
 
@@ -107,12 +109,12 @@ export class Hub {
     return this.byId.get(connectionId);
   }
 
-  ofUser(userId: string): ReadonlySet<Connection> {
-    return this.byUser.get(userId) ?? EMPTY;
+  ofUser(userId: string): readonly Connection[] {
+    return this.byUser.get(userId) ?? NONE;
   }
 
-  ofSession(sessionId: string): ReadonlySet<Connection> {
-    return this.bySession.get(sessionId) ?? EMPTY;
+  ofSession(sessionId: string): readonly Connection[] {
+    return this.bySession.get(sessionId) ?? NONE;
   }
 
   sessionIds(): string[] {
@@ -134,6 +136,29 @@ export class Hub {
 }
 
 const EMPTY: ReadonlySet<Connection> = new Set();
+const NONE: readonly Connection[] = [];
+
+function append(index: Map<string, Connection[]>, key: string, connection: Connection): void {
+  const list = index.get(key);
+  if (list === undefined) {
+    index.set(key, [connection]);
+  } else {
+    list.push(connection);
+  }
+}
+
+function detach(index: Map<string, Connection[]>, key: string, connection: Connection): void {
+  const list = index.get(key);
+  const at = list?.indexOf(connection) ?? -1;
+  if (list === undefined || at < 0) {
+    return;
+  }
+  if (list.length === 1) {
+    index.delete(key);
+  } else {
+    list.splice(at, 1);
+  }
+}
 
 /** Returns true when the key is new. */
 /** Returns true when the key is new. */

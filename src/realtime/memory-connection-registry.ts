@@ -2,29 +2,34 @@ import type { ConnectionEntry, ConnectionRegistry } from './connection-registry.
 
 /** In-process registry for the embedded (single-instance) mode. */
 export class MemoryConnectionRegistry implements ConnectionRegistry {
-  private readonly byUser = new Map<string, Map<string, ConnectionEntry>>();
+  /** Arrays: nearly every user holds one connection. */
+  private readonly byUser = new Map<string, ConnectionEntry[]>();
 
   add(entry: ConnectionEntry): Promise<ConnectionEntry[]> {
-    let entries = this.byUser.get(entry.userId);
+    const entries = this.byUser.get(entry.userId);
     if (entries === undefined) {
-      entries = new Map();
-      this.byUser.set(entry.userId, entries);
+      this.byUser.set(entry.userId, [entry]);
+    } else if (!entries.some((e) => e.connectionId === entry.connectionId)) {
+      entries.push(entry);
     }
-    entries.set(entry.connectionId, entry);
     return this.ofUser(entry.userId);
   }
 
   remove(entry: ConnectionEntry): Promise<void> {
     const entries = this.byUser.get(entry.userId);
-    if (entries?.delete(entry.connectionId) && entries.size === 0) {
-      this.byUser.delete(entry.userId);
+    const at = entries?.findIndex((e) => e.connectionId === entry.connectionId) ?? -1;
+    if (entries !== undefined && at >= 0) {
+      if (entries.length === 1) {
+        this.byUser.delete(entry.userId);
+      } else {
+        entries.splice(at, 1);
+      }
     }
     return Promise.resolve();
   }
 
   ofUser(userId: string): Promise<ConnectionEntry[]> {
-    const entries = [...(this.byUser.get(userId)?.values() ?? [])];
-    return Promise.resolve(entries.sort(byAge));
+    return Promise.resolve([...(this.byUser.get(userId) ?? [])].sort(byAge));
   }
 }
 

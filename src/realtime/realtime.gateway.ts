@@ -48,6 +48,17 @@ export class RealtimeGateway
     @Inject(RedisConnections) private readonly redis: RedisConnections | null,
   ) {}
 
+  /**
+   * One set of socket listeners for every socket (ws calls them with the socket as `this`), so
+   * that a connection costs no closures of its own.
+   */
+  private readonly listeners = socketListeners({
+    receive: (connection, text) => this.router.receive(connection, text),
+    closed: (connection, code) => this.onClose(connection, code),
+    failed: (connection, code) =>
+      this.logger.debug({ msg: 'socket error', connectionId: connection.id, code }),
+  });
+
   afterInit(): void {
     this.metrics.bindSources(
       () => this.hub.size,
@@ -84,22 +95,13 @@ export class RealtimeGateway
     });
     this.hub.add(connection, admission);
 
-    socket.on('pong', () => {
-      connection.awaitingPong = false;
-    });
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) {
-        connection.close(CloseCode.UnsupportedData, 'binary frames are not supported');
-        return;
-      }
-      // binaryType is 'nodebuffer' (the default), so a text frame arrives as one Buffer.
-      this.router.receive(connection, (data as Buffer).toString('utf8'));
-    });
-    socket.on('error', (error: Error & { code?: string }) => {
-      // ws has already chosen the close code (1002, 1007, 1009); nothing to add.
-      this.logger.debug({ msg: 'socket error', connectionId: connection.id, code: error.code });
-    });
-    socket.once('close', (code: number) => this.onClose(connection, code));
+    (socket as TrackedSocket)[CONNECTION] = connection;
+    /* eslint-disable @typescript-eslint/unbound-method -- ws calls listeners with the socket as `this` */
+    socket.on('pong', this.listeners.pong);
+    socket.on('message', this.listeners.message);
+    socket.on('error', this.listeners.error);
+    socket.once('close', this.listeners.close);
+    /* eslint-enable @typescript-eslint/unbound-method */
 
     // Subscribe to the user's channel and register cluster-wide before the welcome: once the
     // client sees it, every broadcast reaches it and the per-user limit has been applied.
@@ -194,7 +196,7 @@ export class RealtimeGateway
   }
 
   private onClose(connection: Connection, code: number): void {
-    connection.clearTimers();
+    this.sessions.unschedule(connection);
     if (!this.hub.remove(connection)) {
       return;
     }
@@ -265,8 +267,51 @@ export class RealtimeGateway
   }
 
   private closeSession(sessionId: string, code: number, reason: string): void {
-    for (const connection of this.hub.ofSession(sessionId)) {
+    for (const connection of [...this.hub.ofSession(sessionId)]) {
       connection.close(code, reason);
     }
   }
+}
+
+const CONNECTION = Symbol('connection');
+type TrackedSocket = WebSocket & { [CONNECTION]?: Connection };
+
+function socketListeners(handlers: {
+  receive(connection: Connection, text: string): void;
+  closed(connection: Connection, code: number): void;
+  failed(connection: Connection, code: string | undefined): void;
+}) {
+  return {
+    pong(this: TrackedSocket): void {
+      const connection = this[CONNECTION];
+      if (connection) {
+        connection.awaitingPong = false;
+      }
+    },
+    message(this: TrackedSocket, data: RawData, isBinary: boolean): void {
+      const connection = this[CONNECTION];
+      if (connection === undefined) {
+        return;
+      }
+      if (isBinary) {
+        connection.close(CloseCode.UnsupportedData, 'binary frames are not supported');
+        return;
+      }
+      // binaryType is 'nodebuffer' (the default), so a text frame arrives as one Buffer.
+      handlers.receive(connection, (data as Buffer).toString('utf8'));
+    },
+    error(this: TrackedSocket, error: Error & { code?: string }): void {
+      // ws has already chosen the close code (1002, 1007, 1009); nothing to add.
+      const connection = this[CONNECTION];
+      if (connection) {
+        handlers.failed(connection, error.code);
+      }
+    },
+    close(this: TrackedSocket, code: number): void {
+      const connection = this[CONNECTION];
+      if (connection) {
+        handlers.closed(connection, code);
+      }
+    },
+  };
 }

@@ -55,14 +55,19 @@ export class SwitchboardWsAdapter extends WsAdapter {
           writeHttpError(socket, decision.status, decision.message, decision.retryAfterS);
           return;
         }
-        socket.once('close', () => decision.admission.release());
+        const { admission } = decision;
+        // ws may refuse a malformed upgrade without calling back: the reservation goes with the socket.
+        const release = (): void => admission.release();
+        socket.once('close', release);
         if (socket.destroyed) {
-          decision.admission.release();
+          admission.release();
           return;
         }
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
           socket.off('error', onSocketError);
+          socket.off('close', release);
           if (decision.kind === 'close') {
+            admission.release();
             ws.close(decision.code, decision.reason);
             return;
           }

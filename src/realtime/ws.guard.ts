@@ -8,20 +8,13 @@ import { bearerToken } from '../common/bearer';
 import { clientIp } from '../common/client-ip';
 import { StoreUnavailableError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
+import type { ConnectionOutcome } from '../metrics/metrics.service';
 import { RateLimiter } from '../rate-limit/rate-limiter.interface';
 import { TicketsService } from '../tickets/tickets.service';
 import { type Admission, Hub } from './hub';
 
-/** `ws_connections_total{outcome}` labels (SPEC §8). */
-export type HandshakeOutcome =
-  | 'accepted'
-  | 'unauthorized'
-  | 'forbidden_origin'
-  | 'ip_limit'
-  | 'capacity'
-  | 'rate_limited'
-  | 'expired'
-  | 'revoked';
+/** How a handshake ended: the `outcome` label of `ws_connections_total` (SPEC §8). */
+export type HandshakeOutcome = ConnectionOutcome;
 
 /** The handshake ends before the upgrade with an HTTP status. */
 export interface Reject {
