@@ -23,7 +23,7 @@ const API_KEY = randomBytes(32).toString('base64url');
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const SIZES = quick
-  ? { connect: 1000, hold: 2000, holdMs: 5000, heartbeatMs: 2000, fanout: 1000, broadcasts: 50, cross: 500, chatClients: 200, chatRooms: 10, chatMs: 5000 }
+  ? { connect: 500, hold: 1000, holdMs: 1000, heartbeatMs: 500, fanout: 500, broadcasts: 20, cross: 250, chatClients: 100, chatRooms: 5, chatMs: 2000 }
   : { connect: 10000, hold: 19000, holdMs: 60000, heartbeatMs: 30000, fanout: 5000, broadcasts: 200, cross: 2500, chatClients: 1000, chatRooms: 50, chatMs: 20000 };
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ const scenarios = {
       await workers.all('listen', { event: 'room.message' });
       const start = proc(target.pid);
       await workers.all('chat', { rate: 2, durationMs: SIZES.chatMs });
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the last messages in flight
       const end = proc(target.pid);
       const reports = await workers.all('report');
       const delivered = sum(reports.map((r) => r.received));

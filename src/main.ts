@@ -79,6 +79,7 @@ async function bootstrap(): Promise<void> {
     },
     'Switchboard listening',
   );
+  logger.flush(); // the buffered destination would otherwise hold this line for up to a second
 }
 
 bootstrap().catch((error: unknown) => {
