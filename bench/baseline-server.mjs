@@ -49,7 +49,13 @@ const server = createServer(async (req, res) => {
     const user = (req.headers.authorization ?? '').slice(-16) || 'anonymous';
     tickets.set(ticket, { user, expires: Date.now() + 30000 });
     res.writeHead(201, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ ticket, expiresIn: 30, url: `ws://${req.headers.host}/ws?ticket=${ticket}` }));
+    res.end(
+      JSON.stringify({
+        ticket,
+        expiresIn: 30,
+        url: `ws://${req.headers.host}/ws?ticket=${ticket}`,
+      }),
+    );
     return;
   }
   if (req.method === 'POST' && req.url === '/publish') {
@@ -63,10 +69,16 @@ const server = createServer(async (req, res) => {
   res.writeHead(404).end();
 });
 
-const wss = new WebSocketServer({ noServer: true, maxPayload: 10240, perMessageDeflate: false, clientTracking: false });
+const wss = new WebSocketServer({
+  noServer: true,
+  maxPayload: 10240,
+  perMessageDeflate: false,
+  clientTracking: false,
+});
 server.on('upgrade', (req, socket, head) => {
   const url = new URL(req.url, 'http://localhost');
-  const claims = url.pathname === '/ws' ? tickets.get(url.searchParams.get('ticket') ?? '') : undefined;
+  const claims =
+    url.pathname === '/ws' ? tickets.get(url.searchParams.get('ticket') ?? '') : undefined;
   tickets.delete(url.searchParams.get('ticket') ?? '');
   if (!claims || claims.expires < Date.now()) {
     socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
@@ -93,10 +105,16 @@ server.on('upgrade', (req, socket, head) => {
         }
         rooms.get(room).add(ws);
         ws.rooms.add(room);
-        ws.send(JSON.stringify({ type: 'room.joined', id: message.id, data: { room }, ts: Date.now() }));
+        ws.send(
+          JSON.stringify({ type: 'room.joined', id: message.id, data: { room }, ts: Date.now() }),
+        );
       } else if (message.type === 'room.message') {
         const { room, text } = message.data;
-        const frame = JSON.stringify({ type: 'room.message', data: { room, from: { id: claims.user }, text }, ts: Date.now() });
+        const frame = JSON.stringify({
+          type: 'room.message',
+          data: { room, from: { id: claims.user }, text },
+          ts: Date.now(),
+        });
         redis?.publish('baseline:publish', `${instance}|${room}\n${frame}`);
         deliver(room, frame);
       }
@@ -107,7 +125,9 @@ server.on('upgrade', (req, socket, head) => {
         rooms.get(room)?.delete(ws);
       }
     });
-    ws.send(JSON.stringify({ type: 'welcome', data: { user: { id: claims.user } }, ts: Date.now() }));
+    ws.send(
+      JSON.stringify({ type: 'welcome', data: { user: { id: claims.user } }, ts: Date.now() }),
+    );
   });
 });
 
@@ -123,7 +143,9 @@ setInterval(() => {
 }, heartbeatMs).unref();
 
 server.listen(port, '127.0.0.1', () => {
-  console.log(JSON.stringify({ msg: 'baseline listening', url: `http://127.0.0.1:${server.address().port}` }));
+  console.log(
+    JSON.stringify({ msg: 'baseline listening', url: `http://127.0.0.1:${server.address().port}` }),
+  );
 });
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

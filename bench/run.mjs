@@ -20,11 +20,34 @@ const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) 
 const WORKERS = 4;
 const SECRET = randomBytes(32).toString('base64url');
 const API_KEY = randomBytes(32).toString('base64url');
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+const CLOCK_TICKS =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const SIZES = quick
-  ? { connect: 500, hold: 1000, holdMs: 1000, heartbeatMs: 500, fanout: 500, broadcasts: 20, cross: 250, chatClients: 100, chatRooms: 5, chatMs: 2000 }
-  : { connect: 10000, hold: 19000, holdMs: 60000, heartbeatMs: 30000, fanout: 5000, broadcasts: 200, cross: 2500, chatClients: 1000, chatRooms: 50, chatMs: 20000 };
+  ? {
+      connect: 500,
+      hold: 1000,
+      holdMs: 1000,
+      heartbeatMs: 500,
+      fanout: 500,
+      broadcasts: 20,
+      cross: 250,
+      chatClients: 100,
+      chatRooms: 5,
+      chatMs: 2000,
+    }
+  : {
+      connect: 10000,
+      hold: 19000,
+      holdMs: 60000,
+      heartbeatMs: 30000,
+      fanout: 5000,
+      broadcasts: 200,
+      cross: 2500,
+      chatClients: 1000,
+      chatRooms: 50,
+      chatMs: 20000,
+    };
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -41,7 +64,22 @@ async function freePort() {
 
 async function startRedis() {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
+    { stdio: 'ignore' },
+  );
   await new Promise((resolve) => setTimeout(resolve, 300));
   return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
 }
@@ -49,7 +87,8 @@ async function startRedis() {
 /** Starts a server process and resolves when it printed its URL. */
 async function startServer(kind, env) {
   const port = await freePort();
-  const script = kind === 'switchboard' ? join(root, 'dist', 'main.js') : join(here, 'baseline-server.mjs');
+  const script =
+    kind === 'switchboard' ? join(root, 'dist', 'main.js') : join(here, 'baseline-server.mjs');
   const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -91,7 +130,12 @@ function switchboardEnv(extra = {}) {
 }
 
 async function startTarget(kind, extra = {}) {
-  return startServer(kind, kind === 'switchboard' ? switchboardEnv(extra) : { WS_HEARTBEAT_MS: String(SIZES.heartbeatMs), ...extra });
+  return startServer(
+    kind,
+    kind === 'switchboard'
+      ? switchboardEnv(extra)
+      : { WS_HEARTBEAT_MS: String(SIZES.heartbeatMs), ...extra },
+  );
 }
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
@@ -111,7 +155,9 @@ class Workers {
     this.pending = new Map();
     this.seq = 0;
     this.children = Array.from({ length: WORKERS }, (_, i) => {
-      const child = fork(join(here, 'worker.mjs'), [], { env: { ...process.env, LOCAL_ADDRESS: `127.0.0.${2 + i}`, JWT_SECRET: SECRET } });
+      const child = fork(join(here, 'worker.mjs'), [], {
+        env: { ...process.env, LOCAL_ADDRESS: `127.0.0.${2 + i}`, JWT_SECRET: SECRET },
+      });
       child.on('message', ({ id, result }) => {
         this.pending.get(id)?.(result);
         this.pending.delete(id);
@@ -129,7 +175,9 @@ class Workers {
   }
 
   all(cmd, args) {
-    return Promise.all(this.children.map((_, i) => this.call(i, cmd, typeof args === 'function' ? args(i) : args)));
+    return Promise.all(
+      this.children.map((_, i) => this.call(i, cmd, typeof args === 'function' ? args(i) : args)),
+    );
   }
 
   /** Connects `count` clients spread over the workers; `http` may differ per worker. */
@@ -184,7 +232,10 @@ async function publish(target, kind, room, t, pad) {
           headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
           body: JSON.stringify({ to: { room }, event: 'tick', data }),
         })
-      : await fetch(`${target.http}/publish`, { method: 'POST', body: JSON.stringify({ room, event: 'tick', data }) });
+      : await fetch(`${target.http}/publish`, {
+          method: 'POST',
+          body: JSON.stringify({ room, event: 'tick', data }),
+        });
   if (response.status !== 202) {
     throw new Error(`publish answered ${response.status}`);
   }
@@ -258,11 +309,18 @@ const scenarios = {
 
   async cross(kind, workers, redis) {
     const prefix = `bench${randomBytes(3).toString('hex')}:`;
-    const extra = kind === 'switchboard' ? { REDIS_URL: redis.url, REDIS_PREFIX: prefix } : { REDIS_URL: redis.url };
+    const extra =
+      kind === 'switchboard'
+        ? { REDIS_URL: redis.url, REDIS_PREFIX: prefix }
+        : { REDIS_URL: redis.url };
     const [a, b] = await Promise.all([startTarget(kind, extra), startTarget(kind, extra)]);
     try {
       // Workers 0 and 1 hold clients on A, workers 2 and 3 on B; broadcasts are published on A.
-      const result = await workers.connect(2 * SIZES.cross, (i) => (i < WORKERS / 2 ? a.http : b.http), { room: 'bench' });
+      const result = await workers.connect(
+        2 * SIZES.cross,
+        (i) => (i < WORKERS / 2 ? a.http : b.http),
+        { room: 'bench' },
+      );
       const delivery = await broadcastAndMeasure(workers, [a, b], a, kind, result.ok);
       const side = (from, to) => delivery.perWorker.slice(from, to).flatMap((r) => r.latencies);
       return {
@@ -282,7 +340,10 @@ const scenarios = {
   async chat(kind, workers) {
     // 2 messages/s is exactly the default WS_MESSAGES_PER_WINDOW (20 per 10 s): with any jitter a
     // window would see 21 and drop one. The limiter still runs on every message at 40.
-    const target = await startTarget(kind, kind === 'switchboard' ? { WS_MESSAGES_PER_WINDOW: '40' } : {});
+    const target = await startTarget(
+      kind,
+      kind === 'switchboard' ? { WS_MESSAGES_PER_WINDOW: '40' } : {},
+    );
     try {
       await workers.connect(SIZES.chatClients, target.http, { rooms: SIZES.chatRooms });
       await workers.all('listen', { event: 'room.message' });
@@ -319,7 +380,10 @@ async function broadcastAndMeasure(workers, servers, publisher, kind, clients) {
   }
   const expected = clients * SIZES.broadcasts;
   const deadline = Date.now() + 30000;
-  while (sum((await workers.all('count')).map((r) => r.received)) < expected && Date.now() < deadline) {
+  while (
+    sum((await workers.all('count')).map((r) => r.received)) < expected &&
+    Date.now() < deadline
+  ) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const cpuAfter = sum(servers.map((server) => proc(server.pid).cpu));
@@ -340,11 +404,22 @@ async function broadcastAndMeasure(workers, servers, publisher, kind, clients) {
 
 function summarize(values) {
   const finite = values.filter(Number.isFinite);
-  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), runs: values };
+  return {
+    median: median(finite),
+    min: Math.min(...finite),
+    max: Math.max(...finite),
+    runs: values,
+  };
 }
 
 const format = (value) =>
-  !Number.isFinite(value) ? '–' : Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+  !Number.isFinite(value)
+    ? '–'
+    : Math.abs(value) >= 100
+      ? value.toFixed(0)
+      : Math.abs(value) >= 10
+        ? value.toFixed(1)
+        : value.toFixed(2);
 
 function table(name, results) {
   const figures = Object.keys(results.switchboard[0]);
@@ -376,7 +451,13 @@ async function main() {
   );
   const redis = await startRedis();
   const workers = new Workers();
-  const report = { date: new Date().toISOString(), quick, sizes: SIZES, machine: { cores: cpus().length, node: process.version }, scenarios: {} };
+  const report = {
+    date: new Date().toISOString(),
+    quick,
+    sizes: SIZES,
+    machine: { cores: cpus().length, node: process.version },
+    scenarios: {},
+  };
   try {
     for (const name of chosen) {
       const results = { switchboard: [], baseline: [] };
@@ -394,7 +475,11 @@ async function main() {
     redis.stop();
   }
   mkdirSync(join(here, 'results'), { recursive: true });
-  const file = join(here, 'results', `${report.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  const file = join(
+    here,
+    'results',
+    `${report.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`,
+  );
   writeFileSync(file, JSON.stringify(report, null, 2));
   console.log(`\nEvery run: ${file}`);
 }

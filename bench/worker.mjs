@@ -25,11 +25,19 @@ async function ticket(httpBase, user) {
     .setExpirationTime('2h')
     .sign(secret);
   return new Promise((resolve, reject) => {
-    const req = request(`${httpBase}/auth/ws-ticket`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(text).url) : reject(new Error(`ticket ${res.statusCode}`))));
-    });
+    const req = request(
+      `${httpBase}/auth/ws-ticket`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () =>
+          res.statusCode === 201
+            ? resolve(JSON.parse(text).url)
+            : reject(new Error(`ticket ${res.statusCode}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -54,7 +62,10 @@ function openClient(url, user, room, timeoutMs) {
       const message = JSON.parse(raw.toString());
       if (message.type === 'welcome' && room) {
         socket.send(JSON.stringify({ type: 'room.join', id: 'join', data: { room } }));
-      } else if (message.type === 'welcome' || (message.type === 'room.joined' && message.id === 'join')) {
+      } else if (
+        message.type === 'welcome' ||
+        (message.type === 'room.joined' && message.id === 'join')
+      ) {
         clearTimeout(timer);
         socket.off('message', first);
         socket.on('message', (data) => onMessage(user, data));
@@ -118,24 +129,37 @@ async function connect({ http, count, first, prefix, room, concurrency, timeoutM
     }
   };
   await Promise.all(Array.from({ length: concurrency }, one));
-  return { ok: connectLatencies.length, failed, latencies: connectLatencies, ms: performance.now() - started };
+  return {
+    ok: connectLatencies.length,
+    failed,
+    latencies: connectLatencies,
+    ms: performance.now() - started,
+  };
 }
 
-async function chat({ rate, durationMs, roomOf }) {
+async function chat({ rate, durationMs }) {
   const intervalMs = 1000 / rate;
   const timers = [];
   for (const [i, client] of clients.entries()) {
     // Spread the clients' sends over the interval.
-    const start = setTimeout(() => {
-      timers.push(
-        setInterval(() => {
-          if (client.socket.readyState === WebSocket.OPEN) {
-            const sentAt = performance.timeOrigin + performance.now();
-            client.socket.send(JSON.stringify({ type: 'room.message', data: { room: client.room, text: `${client.user}@${sentAt}` } }));
-          }
-        }, intervalMs),
-      );
-    }, (i * intervalMs) / clients.length);
+    const start = setTimeout(
+      () => {
+        timers.push(
+          setInterval(() => {
+            if (client.socket.readyState === WebSocket.OPEN) {
+              const sentAt = performance.timeOrigin + performance.now();
+              client.socket.send(
+                JSON.stringify({
+                  type: 'room.message',
+                  data: { room: client.room, text: `${client.user}@${sentAt}` },
+                }),
+              );
+            }
+          }, intervalMs),
+        );
+      },
+      (i * intervalMs) / clients.length,
+    );
     timers.push(start);
   }
   await new Promise((resolve) => setTimeout(resolve, durationMs));
@@ -146,7 +170,10 @@ process.on('message', async ({ id, cmd, args }) => {
   let result = null;
   if (cmd === 'connect') {
     const rooms = args.rooms;
-    result = await connect({ ...args, room: rooms ? (index) => `room-${index % rooms}` : args.room });
+    result = await connect({
+      ...args,
+      room: rooms ? (index) => `room-${index % rooms}` : args.room,
+    });
     if (rooms) {
       for (const client of clients) {
         client.room = `room-${Number(client.user.slice(args.prefix.length)) % rooms}`;
@@ -166,7 +193,14 @@ process.on('message', async ({ id, cmd, args }) => {
   } else if (cmd === 'count') {
     result = { received };
   } else if (cmd === 'report') {
-    result = { received, lastAt, errors, latencies, drops, open: clients.filter((c) => c.socket.readyState === WebSocket.OPEN).length };
+    result = {
+      received,
+      lastAt,
+      errors,
+      latencies,
+      drops,
+      open: clients.filter((c) => c.socket.readyState === WebSocket.OPEN).length,
+    };
     listening = null;
   } else if (cmd === 'close') {
     holding = false;
