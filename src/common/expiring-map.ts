@@ -24,15 +24,6 @@ export class ExpiringMap<K, V> {
     return entry.value;
   }
 
-  /** Returns the live value and its remaining lifetime, or undefined. */
-  entry(key: K): { value: V; ttlMs: number } | undefined {
-    const value = this.get(key);
-    const entry = this.entries.get(key);
-    return value === undefined || entry === undefined
-      ? undefined
-      : { value, ttlMs: entry.expiresAt - Date.now() };
-  }
-
   has(key: K): boolean {
     return this.get(key) !== undefined;
   }
