@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-
-const MAIN = join(__dirname, '..', 'dist', 'main.js');
+import { MAIN } from './support/server-process';
 
 function boot(
   env: Record<string, string>,
