@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CloseCode } from '@app/protocol';
 import { AppConfig } from '../config/app-config';
 
 /** The `outcome` label of `ws_connections_total` (SPEC §8). */
@@ -25,6 +26,12 @@ const KNOWN_TYPES = new Set([
   'presence.list',
   'session.refresh',
 ]);
+
+/**
+ * Close codes counted by number: the protocol's, and 1005 (a close frame without a code). Any
+ * other code a client sends is counted as `other`, to bound the labels.
+ */
+const KNOWN_CLOSE_CODES = new Set<number>([...Object.values(CloseCode), 1005]);
 
 /** The spike window, as ten one-second buckets. */
 const SPIKE_WINDOW_S = 10;
@@ -174,7 +181,7 @@ export class MetricsService implements OnApplicationShutdown {
   }
 
   closed(code: number, durationMs: number): void {
-    this.disconnections.inc({ code: String(code) });
+    this.disconnections.inc({ code: KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other' });
     this.connectionDuration.observe(durationMs / 1000);
   }
 

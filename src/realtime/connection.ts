@@ -4,6 +4,17 @@ import type { Session } from '../auth/session';
 import type { MetricsService } from '../metrics/metrics.service';
 import { FloodGuard } from './flood-guard';
 
+/**
+ * Thrown by work that finds its connection closed after an await: the work is skipped, and the
+ * cleanup that runs once the socket's queue is idle undoes whatever had been done.
+ */
+export class ConnectionClosedError extends Error {
+  constructor() {
+    super('connection closed while its message was handled');
+    this.name = 'ConnectionClosedError';
+  }
+}
+
 /** One authenticated socket held by this instance. */
 export class Connection {
   /** Set by the heartbeat when it pings, cleared by the pong. */
@@ -15,6 +26,11 @@ export class Connection {
   readonly flood: FloodGuard;
   /** Made on the first join: most sockets never join a room. */
   private joined: Set<string> | null = null;
+  /**
+   * The close code this server sent, when it closed the socket (or ws did, for a protocol
+   * violation): what metrics and logs record, rather than the 1006 of a client that never answers.
+   */
+  closeCodeSent: number | null = null;
   /** The tail of this socket's message handling: messages are handled one at a time, in order. */
   private tail: Promise<void> | null = null;
 
@@ -75,6 +91,14 @@ export class Connection {
     this.settle(this.tail.then(task));
   }
 
+  /**
+   * Resolves once every task queued so far has finished. After a close the queue only shrinks
+   * (handlers skip closed connections), so cleanup that awaits this sees the socket's final state.
+   */
+  idle(): Promise<void> {
+    return this.tail ?? Promise.resolve();
+  }
+
   private settle(work: Promise<void>): void {
     const tail: Promise<void> = work.then(() => {
       if (this.tail === tail) {
@@ -112,7 +136,15 @@ export class Connection {
   close(code: number, reason: string): void {
     const state = this.socket.readyState;
     if (state === WebSocket.OPEN || state === WebSocket.CONNECTING) {
+      this.closeCodeSent ??= code;
       this.socket.close(code, reason);
+    }
+  }
+
+  /** Throws `ConnectionClosedError` when the socket is no longer open (call after an await). */
+  assertOpen(): void {
+    if (!this.open) {
+      throw new ConnectionClosedError();
     }
   }
 }

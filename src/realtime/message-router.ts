@@ -10,7 +10,7 @@ import {
 import { BroadcastUnavailableError } from '../broadcast/broker.interface';
 import { StoreUnavailableError } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import type { Connection } from './connection';
+import { type Connection, ConnectionClosedError } from './connection';
 import { errorFrame, serverFrame } from './frames';
 import { ClientError } from './messages/client-error';
 import {
@@ -106,6 +106,10 @@ export class MessageRouter {
   }
 
   private handle(connection: Connection, text: string): void | Promise<void> {
+    if (!connection.open) {
+      // Queued before the close: dropped, so that nothing runs for a socket that is gone.
+      return;
+    }
     const parsed = parseEnvelope(text);
     if (!parsed.ok) {
       this.metrics.received('other');
@@ -157,6 +161,10 @@ export class MessageRouter {
     type: string,
     id: string | undefined,
   ): void {
+    if (error instanceof ConnectionClosedError) {
+      // Nothing to answer: the socket is gone, and its cleanup undoes what the handler did.
+      return;
+    }
     if (error instanceof ClientError) {
       this.refuse(connection, error, id);
     } else if (

@@ -55,8 +55,11 @@ export class RealtimeGateway
   private readonly listeners = socketListeners({
     receive: (connection, text) => this.router.receive(connection, text),
     closed: (connection, code) => this.onClose(connection, code),
-    failed: (connection, code) =>
-      this.logger.debug({ msg: 'socket error', connectionId: connection.id, code }),
+    failed: (connection, error) => {
+      // ws closes the socket itself on a protocol violation, with the code it put on the error.
+      connection.closeCodeSent ??= wsErrorCloseCode(error);
+      this.logger.debug({ msg: 'socket error', connectionId: connection.id, code: error.code });
+    },
   });
 
   afterInit(): void {
@@ -200,16 +203,17 @@ export class RealtimeGateway
     if (!this.hub.remove(connection)) {
       return;
     }
+    const recorded = connection.closeCodeSent ?? code;
+    const durationMs = Date.now() - connection.connectedAt;
     this.logger.log({
       msg: 'connection closed',
       connectionId: connection.id,
       userId: connection.userId,
       ip: connection.ip,
-      code,
-      durationMs: Date.now() - connection.connectedAt,
+      code: recorded,
+      durationMs,
     });
-    this.metrics.closed(code, Date.now() - connection.connectedAt);
-    void this.rooms.leaveAll(connection);
+    this.metrics.closed(recorded, durationMs);
     this.bus.untrack(connection).catch((error: unknown) =>
       this.logger.warn({
         msg: 'user channel not unsubscribed',
@@ -224,6 +228,9 @@ export class RealtimeGateway
         err: error,
       }),
     );
+    // A message still in flight may be joining a room: leave the rooms once it has finished, so
+    // that whatever it did is undone (messages queued behind it are dropped).
+    void connection.idle().then(() => this.rooms.leaveAll(connection));
   }
 
   private entryOf(connection: Connection): ConnectionEntry {
@@ -279,7 +286,7 @@ type TrackedSocket = WebSocket & { [CONNECTION]?: Connection };
 function socketListeners(handlers: {
   receive(connection: Connection, text: string): void;
   closed(connection: Connection, code: number): void;
-  failed(connection: Connection, code: string | undefined): void;
+  failed(connection: Connection, error: Error & { code?: string }): void;
 }) {
   return {
     pong(this: TrackedSocket): void {
@@ -301,10 +308,9 @@ function socketListeners(handlers: {
       handlers.receive(connection, (data as Buffer).toString('utf8'));
     },
     error(this: TrackedSocket, error: Error & { code?: string }): void {
-      // ws has already chosen the close code (1002, 1007, 1009); nothing to add.
       const connection = this[CONNECTION];
       if (connection) {
-        handlers.failed(connection, error.code);
+        handlers.failed(connection, error);
       }
     },
     close(this: TrackedSocket, code: number): void {
@@ -314,4 +320,14 @@ function socketListeners(handlers: {
       }
     },
   };
+}
+
+/**
+ * The close code ws sends for a receive error (1002, 1007, 1008, 1009): ws keeps it under a
+ * private symbol described `status-code`; null for errors that close nothing (e.g. a reset).
+ */
+export function wsErrorCloseCode(error: Error): number | null {
+  const key = Object.getOwnPropertySymbols(error).find((s) => s.description === 'status-code');
+  const code = key === undefined ? undefined : (error as unknown as Record<symbol, unknown>)[key];
+  return typeof code === 'number' ? code : null;
 }

@@ -78,6 +78,9 @@ export class SessionLifecycle implements OnApplicationShutdown {
     if (session.userId !== connection.userId) {
       throw new ClientError(ErrorCode.Forbidden, 'the token belongs to another user');
     }
+    // Closed while the token was verified: the hub and the scheduler have let go of the socket,
+    // and re-keying or scheduling it now would hold it forever.
+    connection.assertOpen();
     if (session.sessionId === connection.session.sessionId) {
       connection.session = session;
     } else {

@@ -60,6 +60,8 @@ export class RoomsService implements OnApplicationShutdown {
     if (!(await this.policy.canJoin(connection.session, room))) {
       throw new ClientError(ErrorCode.Forbidden, `not allowed to join "${room}"`);
     }
+    // The policy may have awaited: a socket that closed meanwhile must not enter the room index.
+    connection.assertOpen();
     if (this.hub.join(connection, room)) {
       await this.bus.subscribeRoom(room);
     }
@@ -129,7 +131,11 @@ export class RoomsService implements OnApplicationShutdown {
     return { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) };
   }
 
-  /** Takes a closed (or closing) connection out of all its rooms, announcing who left. */
+  /**
+   * Takes a closed (or closing) connection out of all its rooms, announcing who left. The gateway
+   * calls it once the socket's message queue is idle, so a join that finished after the close is
+   * undone here too.
+   */
   async leaveAll(connection: Connection): Promise<void> {
     for (const room of [...connection.rooms]) {
       try {
