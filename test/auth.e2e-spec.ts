@@ -58,6 +58,13 @@ describe('access tokens with JWT_SECRET (HS256)', () => {
     ['a wrong issuer', async () => good({ iss: 'https://evil.test' })],
     ['a wrong audience', async () => good({ aud: 'other' })],
     ['no sub', async () => good({ sub: undefined })],
+    ['an exp more than a year ahead (1e300)', async () => good({ exp: 1e300 })],
+    ['an exp 367 days ahead', async () => good({ exp: seconds() + 367 * 86_400 })],
+    [
+      'a rooms claim of 65 patterns',
+      async () => good({ rooms: Array.from({ length: 65 }, (_, i) => `team-${i}:*`) }),
+    ],
+    ['a rooms pattern of 129 characters', async () => good({ rooms: ['x'.repeat(129)] })],
     [
       'an RS256 token',
       async () =>

@@ -4,6 +4,7 @@ import { BroadcastService } from '../src/broadcast/broadcast.service';
 import { Broker } from '../src/broadcast/broker.interface';
 import type { RedisBroker } from '../src/broadcast/redis.broker';
 import { startApp, type TestApp, waitUntil } from './support/app';
+import { hsToken, seconds } from './support/jwt';
 import { suiteRedis, testPrefix } from './support/redis';
 import { connected, type TestClient, TestClient as Client, within } from './support/ws-client';
 
@@ -168,6 +169,21 @@ describe('cluster mode: two instances, one Redis', () => {
       reason: 'session revoked',
     });
     expect(Date.now() - started).toBeLessThan(1000);
+    const again = await fetch(`${b.http}/auth/ws-ticket`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(again.status).toBe(401);
+  });
+
+  it('revokes a session whose token lives for a year (the longest accepted)', async () => {
+    const token = await hsToken({ sub: user(), exp: seconds() + 365 * 86_400 });
+    expect((await a.ticket(token)).ticket).toBeTruthy();
+    const logout = await fetch(`${a.http}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(logout.status).toBe(204);
     const again = await fetch(`${b.http}/auth/ws-ticket`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}` },

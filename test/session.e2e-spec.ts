@@ -78,3 +78,50 @@ describe('session lifecycle', () => {
     expect((await client.nextOfType('pong')).id).toBe('ok');
   });
 });
+
+/** `session.expiring` when less than a minute is left, and its timing with a clock tolerance. */
+describe('session.expiring with JWT_CLOCK_TOLERANCE_S=30', () => {
+  let app: TestApp;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    app = await startApp({ JWT_CLOCK_TOLERANCE_S: '30' });
+  });
+  afterEach(() => clients.splice(0).forEach((c) => c.close()));
+  afterAll(() => app.close());
+
+  async function connect(token: string): Promise<TestClient> {
+    const client = await connected((await app.ticket(token)).url);
+    clients.push(client);
+    return client;
+  }
+
+  it('warns right after the welcome when less than a minute is left at connect', async () => {
+    const exp = seconds() + 20;
+    const client = await connect(await hsToken({ sub: 'late-comer', exp }));
+    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 1000);
+    expect(warning.data).toEqual({ expiresAt: exp * 1000 });
+  });
+
+  it('warns right after session.refreshed when the fresh token has less than a minute', async () => {
+    const client = await connect(await hsToken({ sub: 'short-refresher', sid: 'short' }));
+    const exp = seconds() + 30;
+    client.send({
+      type: 'session.refresh',
+      id: 'r',
+      data: { token: await hsToken({ sub: 'short-refresher', sid: 'short', exp }) },
+    });
+    await client.nextOfType('session.refreshed');
+    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 1000);
+    expect(warning.data).toEqual({ expiresAt: exp * 1000 });
+    const types = client.messages.map((m) => m.type);
+    expect(types).not.toContain('session.expiring');
+  });
+
+  it('warns a minute before exp, not a minute before exp + tolerance', async () => {
+    const exp = seconds() + 62;
+    const client = await connect(await hsToken({ sub: 'tolerant', exp }));
+    // Due within 2 s; a warning planned against exp + 30 s would come 30 s later.
+    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 4000);
+    expect(warning.data).toEqual({ expiresAt: exp * 1000 });
+  });
+});

@@ -3,7 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { RevocationStore } from './revocation-store.interface';
 import type { Session } from './session';
 import { TokenError } from './token.errors';
-import { TokenVerifier } from './token-verifier.service';
+import { MAX_TOKEN_LIFETIME_S, TokenVerifier } from './token-verifier.service';
 
 /** Turns an access token into a live session: signature, claims, expiry and revocation. */
 @Injectable()
@@ -49,7 +49,11 @@ export class AuthService {
 
   /** Revokes the session everywhere until its token would have expired anyway. */
   async revoke(session: Session): Promise<void> {
-    const ttlMs = Math.max(1000, this.deadline(session) - Date.now());
+    // Verified tokens expire within MAX_TOKEN_LIFETIME_S; the cap keeps any TTL one Redis accepts.
+    const ttlMs = Math.min(
+      Math.max(1000, this.deadline(session) - Date.now()),
+      (MAX_TOKEN_LIFETIME_S + this.graceMs / 1000) * 1000,
+    );
     await this.revocations.revoke(session.sessionId, ttlMs);
   }
 }

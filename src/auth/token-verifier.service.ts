@@ -13,8 +13,15 @@ import { type Session, sha256 } from './session';
 import { TokenError } from './token.errors';
 
 const MAX_USER_ID_LENGTH = 128;
+/**
+ * A token whose `exp` is further ahead than this is refused: no access token lives a year, and a
+ * session must stay revocable (its revocation is kept until `exp`, which Redis must accept as a TTL).
+ */
+export const MAX_TOKEN_LIFETIME_S = 366 * 86_400;
 const MAX_NAME_LENGTH = 128;
-const MAX_ROOM_PATTERNS = 100;
+/** A `rooms` claim holds at most this many glob patterns, each at most this long. */
+const MAX_ROOM_PATTERNS = 64;
+const MAX_ROOM_PATTERN_LENGTH = 128;
 /** How long a fetched JWKS stays fresh, and the least time between two fetches (an unknown `kid` triggers one), in ms. */
 const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 const JWKS_COOLDOWN_MS = 5_000;
@@ -95,6 +102,9 @@ function algorithmFor(key: KeyObject): string {
 
 function sessionFromPayload(payload: JWTPayload, token: string): Session {
   const { sub, exp } = payload;
+  if (typeof exp !== 'number' || exp > Date.now() / 1000 + MAX_TOKEN_LIFETIME_S) {
+    throw new TokenError('invalid', 'access token rejected: exp is more than a year ahead');
+  }
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {
     throw new TokenError('invalid', 'access token rejected: sub must be a non-empty string');
   }
@@ -108,7 +118,7 @@ function sessionFromPayload(payload: JWTPayload, token: string): Session {
     userId: sub,
     name: sanitizeText(name ?? sub).slice(0, MAX_NAME_LENGTH) || sub,
     sessionId: sid ?? sha256(token),
-    expiresAt: (exp as number) * 1000,
+    expiresAt: exp * 1000,
     rooms: roomPatterns(payload.rooms),
   };
 }
@@ -120,9 +130,14 @@ function roomPatterns(claim: unknown): string[] | null {
   if (
     !Array.isArray(claim) ||
     claim.length > MAX_ROOM_PATTERNS ||
-    !claim.every((pattern) => typeof pattern === 'string' && pattern.length <= 128)
+    !claim.every(
+      (pattern) => typeof pattern === 'string' && pattern.length <= MAX_ROOM_PATTERN_LENGTH,
+    )
   ) {
-    throw new TokenError('invalid', 'access token rejected: rooms must be an array of strings');
+    throw new TokenError(
+      'invalid',
+      `access token rejected: rooms must be an array of at most ${MAX_ROOM_PATTERNS} strings of at most ${MAX_ROOM_PATTERN_LENGTH} characters`,
+    );
   }
   return claim as string[];
 }

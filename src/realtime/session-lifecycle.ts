@@ -13,8 +13,8 @@ export const EXPIRY_WARNING_MS = 60_000;
 const TICK_MS = 250;
 
 /**
- * A socket's session over time: `session.expiring` a minute before the end, the `4002` close at the
- * end, and `session.refresh`. One timer serves every socket: sockets wait in buckets by the tick
+ * A socket's session over time: `session.expiring` a minute before the token's `exp`, the `4002`
+ * close at `exp` plus `JWT_CLOCK_TOLERANCE_S`, and `session.refresh`. One timer serves every socket: sockets wait in buckets by the tick
  * their next event is due, so 20,000 sockets cost 20,000 set entries, not 40,000 timers.
  */
 @Injectable()
@@ -31,12 +31,16 @@ export class SessionLifecycle implements OnApplicationShutdown {
     this.timer.unref();
   }
 
-  /** (Re)plans the socket's next session event from its current session. */
+  /**
+   * (Re)plans the socket's next session event from its current session. When less than
+   * `EXPIRY_WARNING_MS` is left already (a short token at connect, or after `session.refresh`),
+   * the warning is due at the next tick, right after the welcome or the `session.refreshed` reply.
+   */
   schedule(connection: Connection): void {
     this.unschedule(connection);
-    const deadline = this.auth.deadline(connection.session);
-    const warnAt = deadline - EXPIRY_WARNING_MS;
-    const dueAt = !connection.expiryWarned && warnAt > Date.now() ? warnAt : deadline;
+    const dueAt = connection.expiryWarned
+      ? this.auth.deadline(connection.session)
+      : warningAt(connection);
     const tick = Math.max(this.nextTick, Math.ceil(dueAt / TICK_MS));
     connection.sessionTick = tick;
     let bucket = this.buckets.get(tick);
@@ -98,12 +102,14 @@ export class SessionLifecycle implements OnApplicationShutdown {
 
   private tick(now: number): void {
     const current = Math.floor(now / TICK_MS);
-    for (; this.nextTick <= current; this.nextTick++) {
-      const bucket = this.buckets.get(this.nextTick);
+    while (this.nextTick <= current) {
+      // Advance first: a socket rescheduled while its bucket fires lands in a later bucket.
+      const tick = this.nextTick++;
+      const bucket = this.buckets.get(tick);
       if (bucket === undefined) {
         continue;
       }
-      this.buckets.delete(this.nextTick);
+      this.buckets.delete(tick);
       for (const connection of bucket) {
         connection.sessionTick = 0;
         this.fire(connection, now);
@@ -119,10 +125,7 @@ export class SessionLifecycle implements OnApplicationShutdown {
       connection.close(CloseCode.SessionExpired, 'session expired');
       return;
     }
-    if (
-      !connection.expiryWarned &&
-      now >= this.auth.deadline(connection.session) - EXPIRY_WARNING_MS
-    ) {
+    if (!connection.expiryWarned && now >= warningAt(connection)) {
       connection.expiryWarned = true;
       connection.send(
         serverFrame(ServerMessageType.SessionExpiring, { expiresAt: connection.session.expiresAt }),
@@ -130,4 +133,9 @@ export class SessionLifecycle implements OnApplicationShutdown {
     }
     this.schedule(connection);
   }
+}
+
+/** A minute before the token's `exp` (the clock tolerance only delays the close). */
+function warningAt(connection: Connection): number {
+  return connection.session.expiresAt - EXPIRY_WARNING_MS;
 }

@@ -1,5 +1,5 @@
 import type { Session } from '../../auth/session';
-import { ClaimsRoomPolicy, globsToRegExp } from './room-policy';
+import { ClaimsRoomPolicy, globMatches } from './room-policy';
 
 const session = (rooms: string[] | null): Session => ({
   userId: 'u',
@@ -24,7 +24,34 @@ describe('ClaimsRoomPolicy', () => {
     expect(policy.canJoin(s, 'lobby2')).toBe(false);
   });
   it('treats regex characters in patterns literally and an empty claim as nothing', () => {
-    expect(globsToRegExp(['a.b']).test('axb')).toBe(false);
+    expect(globMatches('a.b', 'axb')).toBe(false);
+    expect(globMatches('a.b', 'a.b')).toBe(true);
+    expect(globMatches('(x|y)+', 'x')).toBe(false);
     expect(policy.canJoin(session([]), 'lobby')).toBe(false);
+  });
+});
+
+describe('globMatches', () => {
+  it.each([
+    ['*', '', true],
+    ['*', 'anything', true],
+    ['', '', true],
+    ['', 'a', false],
+    ['?', '', false],
+    ['a*', 'a', true],
+    ['*a', 'ba', true],
+    ['*a', 'ab', false],
+    ['a*b*c', 'aXbYc', true],
+    ['a*b*c', 'aXbYcZ', false],
+    ['a**b', 'ab', true],
+    ['*?', 'x', true],
+    ['?*?', 'x', false],
+    ['team-*:general', 'team-42:general', true],
+    ['team-*:general', 'team-42:random', false],
+    ['*ab*ab', 'xabyabab', true],
+    ['*a*a*a*a*a*a*a*b', 'a'.repeat(64), false],
+    ['*a*a*a*a*a*a*a*b', `${'a'.repeat(63)}b`, true],
+  ])('%s against %s is %s', (glob, text, expected) => {
+    expect(globMatches(glob, text)).toBe(expected);
   });
 });
