@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { type INestApplication, ValidationPipe } from '@nestjs/common';
+import { BadRequestException, type INestApplication, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
+import { broadcastApiGate } from './broadcast/broadcast-api.gate';
+import { jsonTooDeep } from './common/json-depth';
 import { serveDemo } from './demo/demo';
 import type { AppConfig } from './config/app-config';
 import { PinoLoggerService } from './logging/logger';
@@ -11,6 +13,8 @@ import type { RealtimeOptions } from './realtime/realtime.module';
 import { SwitchboardWsAdapter } from './realtime/ws.adapter';
 
 const JSON_BODY_LIMIT = '16kb';
+/** JSON bodies nested deeper than this are refused with 400 before anything walks them. */
+export const MAX_JSON_DEPTH = 32;
 
 /** Builds the application (not yet listening) from a validated configuration. */
 export async function createApp(
@@ -29,7 +33,16 @@ export async function createApp(
   app.disable('x-powered-by');
   // ETags hash every response body; API answers are never cached (tickets say no-store).
   app.set('etag', false);
-  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  // Before the body parser: an unauthorized broadcast call is refused without reading its body.
+  app.use('/api/broadcast', broadcastApiGate(config.broadcastApiKey));
+  app.useBodyParser('json', {
+    limit: JSON_BODY_LIMIT,
+    verify: (_req: unknown, _res: unknown, body: Buffer) => {
+      if (jsonTooDeep(body, MAX_JSON_DEPTH)) {
+        throw new BadRequestException(`JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+      }
+    },
+  });
   app.enableCors({
     origin: [...config.allowedOrigins],
     methods: ['GET', 'POST'],

@@ -1,4 +1,5 @@
-import { type ArgumentsHost, Catch, HttpStatus, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { type ArgumentsHost, Catch, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { Response } from 'express';
 import { RetryableHttpException, StoreUnavailableError } from './errors';
@@ -8,7 +9,9 @@ const STORE_RETRY_AFTER_S = 2;
 
 /**
  * Nest's default filter, plus `Retry-After` on retryable errors and `503` (instead of `500`) when
- * a shared store cannot be reached: those requests fail closed, and the client may retry.
+ * a shared store cannot be reached: those requests fail closed, and the client may retry. The
+ * body parser's own 4xx errors (a body too large, a bad charset) are answered in the same shape
+ * as every other error, without the error log and stack trace Nest gives an unknown exception.
  */
 @Catch()
 export class HttpExceptionFilter extends BaseExceptionFilter {
@@ -28,9 +31,31 @@ export class HttpExceptionFilter extends BaseExceptionFilter {
         STORE_RETRY_AFTER_S,
       );
     }
+    const clientStatus = bodyParserStatus(exception);
+    if (clientStatus !== null) {
+      exception = new HttpException(
+        {
+          statusCode: clientStatus,
+          error: STATUS_CODES[clientStatus],
+          message: (exception as Error).message,
+        },
+        clientStatus,
+      );
+    }
     if (exception instanceof RetryableHttpException) {
       response.setHeader('Retry-After', String(exception.retryAfterS));
     }
     super.catch(exception, host);
   }
+}
+
+/** The 4xx status of an error from the body parser (`http-errors`, `expose: true`), else null. */
+function bodyParserStatus(exception: unknown): number | null {
+  if (exception instanceof HttpException || typeof exception !== 'object' || exception === null) {
+    return null;
+  }
+  const { status, expose } = exception as { status?: unknown; expose?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 && expose === true
+    ? status
+    : null;
 }

@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Controller, Get, Headers, Res, UnauthorizedException } from '@nestjs/common';
 import type { Response } from 'express';
-import { bearerToken } from '../common/bearer';
+import { bearerMatches } from '../common/bearer';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from './metrics.service';
 
@@ -22,11 +21,8 @@ export class MetricsController {
     @Headers('authorization') authorization: string | undefined,
     @Res() res: Response,
   ): Promise<void> {
-    if (this.token !== null) {
-      const given = Buffer.from(bearerToken(authorization) ?? '');
-      if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
-        throw new UnauthorizedException('missing or wrong Authorization: Bearer <METRICS_TOKEN>');
-      }
+    if (this.token !== null && !bearerMatches(authorization, this.token)) {
+      throw new UnauthorizedException('missing or wrong Authorization: Bearer <METRICS_TOKEN>');
     }
     res.setHeader('Content-Type', this.metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
