@@ -1,8 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { CloseCode } from '@app/protocol';
 import { Hub } from '../src/realtime/hub';
 import { startApp, TEST_ORIGIN, type TestApp } from './support/app';
 import { hsToken, seconds } from './support/jwt';
+import { delta, scrape } from './support/prometheus';
 import { connected, TestClient, within } from './support/ws-client';
+
+/** Sends an upgrade request with `overrides` over plain TCP; resolves with the response head. */
+async function rawUpgrade(
+  port: number,
+  path: string,
+  overrides: Record<string, string>,
+): Promise<string> {
+  const headers: Record<string, string> = {
+    Host: `127.0.0.1:${port}`,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+    'Sec-WebSocket-Version': '13',
+    ...overrides,
+  };
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(
+    `GET ${path} HTTP/1.1\r\n${Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}`)
+      .join('\r\n')}\r\n\r\n`,
+  );
+  await within(ended, 'the refusal');
+  return received;
+}
 
 /** SPEC §5: every row of the handshake table, in order, as a plain `ws` client sees it. */
 describe('WebSocket handshake (SPEC §5)', () => {
@@ -32,6 +62,27 @@ describe('WebSocket handshake (SPEC §5)', () => {
     const client = open(`ws://127.0.0.1:${app.port}/other?ticket=x`);
     expect((await refusalOf(client)).status).toBe(404);
   });
+
+  it.each([
+    ['a malformed Sec-WebSocket-Key', { 'Sec-WebSocket-Key': 'abc' }, 400],
+    ['Sec-WebSocket-Version 12', { 'Sec-WebSocket-Version': '12' }, 400],
+    ['no Upgrade: websocket', { Upgrade: 'h2c' }, 400],
+    ['a bad subprotocol list', { 'Sec-WebSocket-Protocol': 'a, a' }, 400],
+  ])(
+    'a malformed upgrade (%s) gets %s and keeps the ticket unspent',
+    async (_, headers, status) => {
+      const before = await scrape(app.http);
+      const url = new URL(await ticketUrl());
+      const response = await rawUpgrade(app.port, `${url.pathname}${url.search}`, headers);
+      expect(response).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      const afterRefusal = await scrape(app.http);
+      expect(delta(before, afterRefusal, 'ws_connections_total{outcome="accepted"}')).toBe(0);
+      expect(delta(before, afterRefusal, 'ws_tickets_redeemed_total{result="ok"}')).toBe(0);
+      clients.push(await connected(url.toString()));
+      const after = await scrape(app.http);
+      expect(delta(before, after, 'ws_connections_total{outcome="accepted"}')).toBe(1);
+    },
+  );
 
   it('2: a foreign Origin gets 403 and no upgrade', async () => {
     const client = open(await ticketUrl(), { origin: 'https://evil.test' });

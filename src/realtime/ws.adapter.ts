@@ -50,8 +50,8 @@ export class SwitchboardWsAdapter extends WsAdapter {
         });
       socket.on('error', onSocketError);
       void guard.check(req).then((decision) => {
-        observer.decided(decision, req);
         if (decision.kind === 'reject') {
+          observer.decided(decision, req);
           writeHttpError(socket, decision.status, decision.message, decision.retryAfterS);
           return;
         }
@@ -66,6 +66,8 @@ export class SwitchboardWsAdapter extends WsAdapter {
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
           socket.off('error', onSocketError);
           socket.off('close', release);
+          // Counted once upgraded: a socket that went away meanwhile was never accepted.
+          observer.decided(decision, req);
           if (decision.kind === 'close') {
             admission.release();
             ws.close(decision.code, decision.reason);

@@ -19,7 +19,7 @@ export type HandshakeOutcome = ConnectionOutcome;
 /** The handshake ends before the upgrade with an HTTP status. */
 export interface Reject {
   kind: 'reject';
-  status: 400 | 403 | 404 | 429 | 503;
+  status: 400 | 403 | 404 | 405 | 429 | 503;
   message: string;
   retryAfterS?: number;
   outcome: HandshakeOutcome | null;
@@ -65,6 +65,12 @@ export class WsGuard {
     const url = parseUrl(req.url);
     if (url === null || url.pathname !== this.config.ws.path) {
       return reject(404, 'not found', null);
+    }
+    // Before anything is reserved or redeemed: ws would refuse a malformed upgrade only after the
+    // ticket was spent.
+    const malformed = upgradeProblem(req);
+    if (malformed !== null) {
+      return reject(malformed.status, malformed.message, null);
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !this.config.allowedOrigins.has(origin)) {
@@ -177,6 +183,42 @@ export class WsGuard {
     }
     return { kind: 'accept', session, admission };
   }
+}
+
+/** RFC 6455: a 16-byte nonce, base64. */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** RFC 7230 `token`: what each listed subprotocol must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * What ws's `handleUpgrade` would refuse, checked up front (method, `Upgrade`, the key, the
+ * version, the subprotocol list), so that a malformed request costs no ticket and no admission.
+ */
+export function upgradeProblem(
+  req: IncomingMessage,
+): { status: 400 | 405; message: string } | null {
+  if (req.method !== 'GET') {
+    return { status: 405, message: 'a WebSocket upgrade must be a GET' };
+  }
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+    return { status: 400, message: 'invalid Upgrade header' };
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (key === undefined || !WEBSOCKET_KEY.test(key)) {
+    return { status: 400, message: 'missing or invalid Sec-WebSocket-Key header' };
+  }
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') {
+    return { status: 400, message: 'missing or invalid Sec-WebSocket-Version header (use 13)' };
+  }
+  const protocols = req.headers['sec-websocket-protocol'];
+  if (protocols !== undefined) {
+    const list = protocols.split(',').map((protocol) => protocol.trim());
+    if (!list.every((protocol) => TOKEN.test(protocol)) || new Set(list).size !== list.length) {
+      return { status: 400, message: 'invalid Sec-WebSocket-Protocol header' };
+    }
+  }
+  return null;
 }
 
 function reject(
