@@ -69,7 +69,7 @@ describe('WebSocket handshake (SPEC §5)', () => {
     ['no Upgrade: websocket', { Upgrade: 'h2c' }, 400],
     ['a bad subprotocol list', { 'Sec-WebSocket-Protocol': 'a, a' }, 400],
   ])(
-    'a malformed upgrade (%s) gets %s and keeps the ticket unspent',
+    'a malformed upgrade (%s) is refused and keeps the ticket unspent',
     async (_, headers, status) => {
       const before = await scrape(app.http);
       const url = new URL(await ticketUrl());
