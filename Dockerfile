@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 
-# Build stage: install everything, compile to dist/main.js.
+# Build stage: install everything, compile to dist/main.js and the web assets to dist/public.
+# test/docker-build.e2e-spec.ts replays these steps for real (no Docker engine needed).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY libs ./libs
 RUN npm run build

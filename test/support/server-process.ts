@@ -19,11 +19,13 @@ export interface ServerProcess {
 export async function spawnServer(
   env: Record<string, string>,
   timeoutMs = 10_000,
+  { main = MAIN, cwd }: { main?: string; cwd?: string } = {},
 ): Promise<ServerProcess> {
-  if (!existsSync(MAIN)) {
-    throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+  if (!existsSync(main)) {
+    throw new Error(`${main} is missing: run "npm run build" first (npm test does)`);
   }
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [main], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
