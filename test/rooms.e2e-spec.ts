@@ -160,6 +160,23 @@ describe('rooms across instances', () => {
     expect(erin.messages.some((m) => m.type === 'room.typing')).toBe(false);
   });
 
+  it('throttles typing per user cluster-wide: two tabs on two instances make one room.typing', async () => {
+    const tabOnA = await connect(a, 'ivy');
+    const tabOnB = await connect(b, 'ivy');
+    const jack = await connect(a, 'jack');
+    for (const client of [tabOnA, tabOnB, jack]) {
+      await join(client, 'desk2');
+    }
+    tabOnA.send({ type: 'typing', data: { room: 'desk2' } });
+    tabOnB.send({ type: 'typing', data: { room: 'desk2' } });
+    // Sentinels from both tabs: once jack has both, both typing requests were handled.
+    tabOnA.send({ type: 'room.message', data: { room: 'desk2', text: 'from a' } });
+    tabOnB.send({ type: 'room.message', data: { room: 'desk2', text: 'from b' } });
+    await jack.nextOfType('room.message');
+    await jack.nextOfType('room.message');
+    expect(jack.messages.filter((m) => m.type === 'room.typing')).toHaveLength(1);
+  });
+
   it('reaches a room from BroadcastService on either instance, except a given connection', async () => {
     const gina = await connect(a, 'gina');
     const hank = await connect(b, 'hank');

@@ -16,6 +16,8 @@ import { describeRevocationStore } from './contracts/revocation-store.contract';
 import { describeTicketStore } from './contracts/ticket-store.contract';
 import { suiteRedis } from './support/redis';
 import { connectRedis } from './support/redis-connections';
+import { waitUntil } from './support/app';
+import type { RedisConnections } from '../src/redis/redis.connections';
 
 /** One contract suite per store, run against the in-memory and the Redis implementation. */
 let redisUrl: string;
@@ -58,10 +60,8 @@ describeConnectionRegistry('memory', () => ({
 }));
 describeConnectionRegistry('redis', async () => {
   const redis = await connectRedis(redisUrl);
-  // The contract's entries come from instances i1 (the caller) and i2, both alive.
-  await redis.command.set(InstanceLease.key(redis, 'i2'), '1', 'PX', 60_000);
   return {
-    registry: new RedisConnectionRegistry(redis, 'i1'),
+    registry: new RedisConnectionRegistry(redis),
     close: () => redis.onApplicationShutdown(),
   };
 });
@@ -72,44 +72,74 @@ describePresenceStore('memory', () => ({
 }));
 describePresenceStore('redis', async () => {
   const redis = await connectRedis(redisUrl);
-  // Entries come from instances i1 (the caller) and i2, both alive.
-  await redis.command.set(InstanceLease.key(redis, 'i2'), '1', 'PX', 60_000);
-  return { store: new RedisPresenceStore(redis, 'i1'), close: () => redis.onApplicationShutdown() };
+  return { store: new RedisPresenceStore(redis), close: () => redis.onApplicationShutdown() };
 });
 
-describe('RedisConnectionRegistry leases', () => {
-  it("forgets a dead instance's entries once its lease expires", async () => {
-    const redis = await connectRedis(redisUrl);
-    const lease = new InstanceLease(redis, 'dying', 100);
-    try {
-      await lease.renew();
-      const registry = new RedisConnectionRegistry(redis, 'survivor');
-      const entry = {
-        connectionId: 'c1',
-        userId: 'u',
-        sessionId: 's|with|bars',
-        instanceId: 'dying',
-        connectedAt: 1,
-      };
-      await registry.add(entry);
-      expect(await registry.ofUser('u')).toEqual([entry]);
-      await lease.beforeApplicationShutdown(); // as if killed: renewals stop (and the key goes)
-      expect(await registry.ofUser('u')).toEqual([]);
+describe('InstanceLease', () => {
+  const leases: InstanceLease[] = [];
+  afterEach(async () => {
+    await Promise.all(leases.splice(0).map((lease) => lease.beforeApplicationShutdown()));
+  });
+  function lease(redis: RedisConnections, id: string, heartbeatMs: number): InstanceLease {
+    const made = new InstanceLease(redis, id, heartbeatMs);
+    leases.push(made);
+    return made;
+  }
 
-      const renewed = new InstanceLease(redis, 'sleepy', 100);
-      await renewed.renew();
-      await registry.add({ ...entry, connectionId: 'c2', instanceId: 'sleepy' });
-      clearIntervalOf(renewed);
-      await new Promise((resolve) => setTimeout(resolve, 300)); // 2 × heartbeat without renewal
-      expect(await registry.ofUser('u')).toEqual([]);
-      await renewed.beforeApplicationShutdown();
+  it('claims an instance whose lease expired exactly once, and runs the purge for it', async () => {
+    const redis = await connectRedis(redisUrl);
+    try {
+      const dying = lease(redis, 'dying', 100);
+      await dying.renew();
+      await dying.beforeApplicationShutdown(); // as if killed: no more renewals, no release
+      const purgedBy: string[] = [];
+      const survivors = ['s1', 's2', 's3'].map((id) => {
+        const survivor = lease(redis, id, 100);
+        survivor.onPurge((dead) => {
+          purgedBy.push(`${id}:${dead}`);
+          return Promise.resolve();
+        });
+        return survivor;
+      });
+      await waitUntil(() => purgedBy.length > 0, 'the dead instance claimed', 2000);
+      // Every survivor renews a few more times: nobody claims it again.
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(survivors.map((survivor) => survivor.renew()));
+      }
+      expect(purgedBy).toHaveLength(1);
+      expect(purgedBy[0]).toMatch(/^s\d:dying$/);
     } finally {
-      await lease.beforeApplicationShutdown();
+      await redis.onApplicationShutdown();
+    }
+  });
+
+  it('is synced after its first renewal, unsynced from a loss until the write-back is done', async () => {
+    const redis = await connectRedis(redisUrl);
+    try {
+      const held = lease(redis, 'writer', 60_000);
+      const writeBacks: boolean[] = [];
+      let release: () => void = () => undefined;
+      held.onResync(({ announce }) => {
+        writeBacks.push(announce);
+        return new Promise((resolve) => (release = resolve));
+      });
+      const first = held.renew();
+      await waitUntil(() => writeBacks.length === 1, 'the first write-back');
+      expect(held.synced).toBe(false);
+      release();
+      await first;
+      expect(held.synced).toBe(true);
+
+      await redis.command.flushdb(); // Redis "lost" everything
+      const second = held.renew();
+      await waitUntil(() => writeBacks.length === 2, 'the write-back after the loss');
+      expect(held.synced).toBe(false);
+      release();
+      await second;
+      expect(held.synced).toBe(true);
+      expect(writeBacks).toEqual([false, false]); // nobody purged it: nothing to announce again
+    } finally {
       await redis.onApplicationShutdown();
     }
   });
 });
-
-function clearIntervalOf(lease: InstanceLease): void {
-  clearInterval((lease as unknown as { timer: NodeJS.Timeout }).timer);
-}

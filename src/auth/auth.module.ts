@@ -8,6 +8,7 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { MemoryRevocationStore } from './memory-revocation.store';
 import { RedisRevocationStore } from './redis-revocation.store';
 import { RevocationStore } from './revocation-store.interface';
+import { Revocations } from './revocations.service';
 import { TokenVerifier } from './token-verifier.service';
 
 @Module({
@@ -15,6 +16,7 @@ import { TokenVerifier } from './token-verifier.service';
   controllers: [AuthController],
   providers: [
     TokenVerifier,
+    Revocations,
     AuthService,
     DevTokenService,
     JwtAuthGuard,
@@ -24,6 +26,6 @@ import { TokenVerifier } from './token-verifier.service';
       (redis) => new RedisRevocationStore(redis),
     ),
   ],
-  exports: [AuthService, JwtAuthGuard, RevocationStore],
+  exports: [AuthService, JwtAuthGuard],
 })
 export class AuthModule {}

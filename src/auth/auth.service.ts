@@ -1,6 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { RevocationStore } from './revocation-store.interface';
+import { Revocations } from './revocations.service';
 import type { Session } from './session';
 import { TokenError } from './token.errors';
 import { MAX_TOKEN_LIFETIME_S, TokenVerifier } from './token-verifier.service';
@@ -12,7 +12,7 @@ export class AuthService {
 
   constructor(
     private readonly verifier: TokenVerifier,
-    @Inject(RevocationStore) private readonly revocations: RevocationStore,
+    private readonly revocations: Revocations,
     config: AppConfig,
   ) {
     this.graceMs = config.jwt.clockToleranceS * 1000;
@@ -26,6 +26,11 @@ export class AuthService {
   /** @throws StoreUnavailableError */
   isRevoked(session: Session): Promise<boolean> {
     return this.revocations.isRevoked(session.sessionId);
+  }
+
+  /** The ids among `sessionIds` whose session is revoked. @throws StoreUnavailableError */
+  revokedAmong(sessionIds: readonly string[]): Promise<Set<string>> {
+    return this.revocations.revokedAmong(sessionIds);
   }
 
   /** The token, and its session not revoked. @throws TokenError; StoreUnavailableError */

@@ -2,6 +2,7 @@ import type { RedisConnections } from '../redis/redis.connections';
 import type { RevocationStore } from './revocation-store.interface';
 
 const MGET_CHUNK = 500;
+const SCAN_COUNT = 1000;
 
 /** Revoked session ids as Redis keys that expire with the token. */
 export class RedisRevocationStore implements RevocationStore {
@@ -25,6 +26,29 @@ export class RedisRevocationStore implements RevocationStore {
       values.forEach((value, index) => value !== null && revoked.add(chunk[index]));
     }
     return revoked;
+  }
+
+  async list(): Promise<Array<{ sessionId: string; ttlMs: number }>> {
+    const prefix = this.key('');
+    const live: Array<{ sessionId: string; ttlMs: number }> = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.run('revocation', (r) =>
+        r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', SCAN_COUNT),
+      );
+      cursor = next;
+      if (keys.length > 0) {
+        const ttls = await this.redis.run('revocation', (r) =>
+          Promise.all(keys.map((key) => r.pttl(key))),
+        );
+        keys.forEach((key, i) => {
+          if (ttls[i] > 0) {
+            live.push({ sessionId: key.slice(prefix.length), ttlMs: ttls[i] });
+          }
+        });
+      }
+    } while (cursor !== '0');
+    return live;
   }
 
   private key(sessionId: string): string {

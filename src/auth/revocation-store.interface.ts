@@ -13,5 +13,7 @@ export interface RevocationStore {
   isRevoked(sessionId: string): Promise<boolean>;
   /** Returns the ids among `sessionIds` that are revoked. */
   revokedAmong(sessionIds: readonly string[]): Promise<Set<string>>;
+  /** Every live revocation and the time it has left (what an instance learns at boot). */
+  list(): Promise<Array<{ sessionId: string; ttlMs: number }>>;
 }
 export const RevocationStore = Symbol('RevocationStore');

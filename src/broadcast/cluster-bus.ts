@@ -13,8 +13,8 @@ export const userChannel = (userId: string): string => `u:${userId}`;
 export const roomChannel = (room: string): string => `r:${room}`;
 export const ALL_CHANNEL = ALL;
 
-/** What travels between instances. `e`: an event frame; `c`: close sockets. */
-type Kind = 'e' | 'c';
+/** What travels between instances. `e`: an event frame; `c`: close sockets; `n`: a notice. */
+type Kind = 'e' | 'c' | 'n';
 
 interface CloseCommand {
   code: number;
@@ -26,8 +26,9 @@ interface CloseCommand {
 /**
  * Moves events and disconnects between the hub (this instance's sockets) and the broker (other
  * instances). A message on the wire is one header line and the payload:
- * `<kind>|<origin instance>|<published at ms>|<except connection id>\n<payload>`, so an event
- * frame is serialized once by its publisher and sent on as-is by every instance that receives it.
+ * `<kind>|<origin>|<published at ms>|<except connection id, or a notice's topic>\n<payload>`,
+ * so an event frame is serialized once by its publisher and sent on as-is by every instance that
+ * receives it.
  *
  * Interest-based routing: an instance subscribes to a user's channel while it holds a socket of
  * that user (and to a room's while a local socket is in it), so cross-instance traffic grows with
@@ -36,6 +37,7 @@ interface CloseCommand {
 @Injectable()
 export class ClusterBus implements OnModuleInit {
   private readonly logger = new Logger(ClusterBus.name);
+  private readonly noticeHandlers = new Map<string, (payload: string) => void>();
 
   constructor(
     @Inject(Broker) private readonly broker: Broker,
@@ -129,6 +131,22 @@ export class ClusterBus implements OnModuleInit {
     }
   }
 
+  /**
+   * Tells every other instance something that is not for sockets (e.g. a revocation to keep in
+   * memory), on the control channel. The publisher acts on it itself.
+   *
+   * @throws BroadcastUnavailableError
+   */
+  async notice(topic: string, payload: string): Promise<void> {
+    this.assertAvailable();
+    await this.broker.publish(CONTROL, `${this.header('n', topic)}\n${payload}`);
+  }
+
+  /** Handles the notices of one topic that other instances send. */
+  onNotice(topic: string, handler: (payload: string) => void): void {
+    this.noticeHandlers.set(topic, handler);
+  }
+
   /** Fail before serving local sockets, so a call either goes everywhere or reports that it did not. */
   private assertAvailable(): void {
     if (!this.broker.available) {
@@ -156,6 +174,8 @@ export class ClusterBus implements OnModuleInit {
       this.metrics.delivered(Number(publishedAt));
     } else if (kind === 'c') {
       this.closeLocal(channel, JSON.parse(payload) as CloseCommand);
+    } else if (kind === 'n') {
+      this.noticeHandlers.get(except)?.(payload);
     } else {
       this.logger.warn({ msg: 'unknown bus message kind dropped', kind, channel });
     }

@@ -39,6 +39,11 @@ export class ExpiringMap<K, V> {
     this.entries.delete(key);
   }
 
+  /** Every key, live or expired but not yet swept (`get` tells which). */
+  keys(): IterableIterator<K> {
+    return this.entries.keys();
+  }
+
   get size(): number {
     return this.entries.size;
   }

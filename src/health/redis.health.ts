@@ -1,15 +1,20 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
+import { InstanceLease } from '../redis/instance-lease';
 import { RedisConnections } from '../redis/redis.connections';
 
 const PING_TIMEOUT_MS = 1_000;
 
-/** `redis: { status }`: up while both connections are ready and a PING answers within 1 s. */
+/**
+ * `redis: { status }`: up while both connections are ready, a PING answers within 1 s, and this
+ * instance's state is in Redis (after Redis lost its data, not before the write-back is done).
+ */
 @Injectable()
 export class RedisHealthIndicator {
   constructor(
     private readonly indicators: HealthIndicatorService,
     @Inject(RedisConnections) private readonly redis: RedisConnections | null,
+    @Inject(InstanceLease) private readonly lease: InstanceLease | null,
   ) {}
 
   get configured(): boolean {
@@ -23,6 +28,9 @@ export class RedisHealthIndicator {
     }
     if (!this.redis.up) {
       return session.down({ message: 'not connected' });
+    }
+    if (this.lease?.restoring) {
+      return session.down({ message: 'writing this instance’s state back to Redis' });
     }
     let timer: NodeJS.Timeout | undefined;
     try {

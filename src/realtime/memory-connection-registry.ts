@@ -28,6 +28,18 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
     return Promise.resolve();
   }
 
+  purgeInstance(instanceId: string): Promise<void> {
+    for (const [userId, entries] of this.byUser) {
+      const kept = entries.filter((entry) => entry.instanceId !== instanceId);
+      if (kept.length === 0) {
+        this.byUser.delete(userId);
+      } else {
+        this.byUser.set(userId, kept);
+      }
+    }
+    return Promise.resolve();
+  }
+
   ofUser(userId: string): Promise<ConnectionEntry[]> {
     return Promise.resolve([...(this.byUser.get(userId) ?? [])].sort(byAge));
   }

@@ -5,8 +5,8 @@ import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, ServerMessageType, type WelcomeData } from '@app/protocol';
 import { AuthService } from '../auth/auth.service';
-import { RevocationStore } from '../auth/revocation-store.interface';
 import { ClusterBus } from '../broadcast/cluster-bus';
+import { inBatches } from '../common/batches';
 import { AppConfig } from '../config/app-config';
 import { Instance } from '../config/instance';
 import { MetricsService } from '../metrics/metrics.service';
@@ -21,6 +21,9 @@ import { RoomsService } from './rooms/rooms.service';
 import { SessionLifecycle } from './session-lifecycle';
 import type { AcceptedHandshake } from './ws.adapter';
 
+/** Registry entries written back at once after Redis lost them. */
+const WRITE_BACK_CONCURRENCY = 200;
+
 /**
  * Holds the accepted sockets: welcome, heartbeat, session lifetime, the per-user limit, and
  * reading messages. The handshake itself was decided by `WsGuard` in the adapter.
@@ -31,6 +34,8 @@ export class RealtimeGateway
 {
   private readonly logger = new Logger(RealtimeGateway.name);
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Registry entries of closed sockets that could not be removed (Redis was out of reach). */
+  private readonly unregistered = new Map<string, ConnectionEntry>();
 
   constructor(
     private readonly config: AppConfig,
@@ -40,7 +45,6 @@ export class RealtimeGateway
     private readonly rooms: RoomsService,
     private readonly auth: AuthService,
     @Inject(ConnectionRegistry) private readonly registry: ConnectionRegistry,
-    @Inject(RevocationStore) private readonly revocations: RevocationStore,
     private readonly bus: ClusterBus,
     private readonly instance: Instance,
     @Inject(InstanceLease) private readonly lease: InstanceLease | null,
@@ -71,12 +75,14 @@ export class RealtimeGateway
     this.timers.push(
       setInterval(() => void this.revalidateSessions(), this.config.ws.sessionRevalidateMs),
     );
-    // Redis was out of reach longer than the lease: other instances may have dropped our entries.
-    this.lease?.onLost(() => {
-      for (const connection of this.hub.all()) {
-        void this.register(connection);
-      }
-    });
+    // Redis lost this instance's entries (or another instance purged them): write them back.
+    this.lease?.onResync(() =>
+      inBatches(this.hub.all(), WRITE_BACK_CONCURRENCY, async (connection) => {
+        await this.registry.add(this.entryOf(connection));
+      }).then(() => this.unregistered.clear()),
+    );
+    this.lease?.onPurge((instanceId) => this.registry.purgeInstance(instanceId));
+    this.lease?.onRecovered(() => void this.removeUnregistered());
   }
 
   async handleConnection(
@@ -148,12 +154,34 @@ export class RealtimeGateway
     for (const timer of this.timers) {
       clearInterval(timer);
     }
-    // This instance's presence goes while Redis is still connected.
-    await Promise.allSettled(
-      [...this.hub.all()].map((connection) => this.rooms.leaveAll(connection)),
+    // This instance's entries go while Redis is still connected; when they all went, the lease
+    // is given up, otherwise another instance purges what is left once it expires.
+    const connections = [...this.hub.all()];
+    await Promise.allSettled(connections.map((connection) => this.rooms.leaveAll(connection)));
+    const removed = await Promise.allSettled(
+      connections.map((connection) => this.registry.remove(this.entryOf(connection))),
     );
+    if (this.lease && removed.every((result) => result.status === 'fulfilled')) {
+      await this.lease
+        .release()
+        .catch((error: unknown) =>
+          this.logger.warn({ msg: 'lease not released; it expires by itself', err: error }),
+        );
+    }
     for (const connection of this.hub.all()) {
       connection.close(CloseCode.GoingAway, 'server shutting down');
+    }
+  }
+
+  private async removeUnregistered(): Promise<void> {
+    for (const [connectionId, entry] of [...this.unregistered]) {
+      try {
+        await this.registry.remove(entry);
+        this.unregistered.delete(connectionId);
+      } catch (error) {
+        this.logger.warn({ msg: 'registry clean-up retry failed', err: error });
+        return;
+      }
     }
   }
 
@@ -221,13 +249,15 @@ export class RealtimeGateway
         err: error,
       }),
     );
-    this.registry.remove(this.entryOf(connection)).catch((error: unknown) =>
+    const entry = this.entryOf(connection);
+    this.registry.remove(entry).catch((error: unknown) => {
+      this.unregistered.set(entry.connectionId, entry);
       this.logger.warn({
-        msg: 'could not unregister connection',
+        msg: 'connection not unregistered yet; retried when Redis is back',
         connectionId: connection.id,
         err: error,
-      }),
-    );
+      });
+    });
     // A message still in flight may be joining a room: leave the rooms once it has finished, so
     // that whatever it did is undone (messages queued behind it are dropped).
     void connection.idle().then(() => this.rooms.leaveAll(connection));
@@ -264,7 +294,7 @@ export class RealtimeGateway
       }
     }
     try {
-      const revoked = await this.revocations.revokedAmong(this.hub.sessionIds());
+      const revoked = await this.auth.revokedAmong(this.hub.sessionIds());
       for (const sessionId of revoked) {
         this.closeSession(sessionId, CloseCode.SessionRevoked, 'session revoked');
       }

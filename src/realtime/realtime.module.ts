@@ -1,8 +1,7 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { BroadcastModule } from '../broadcast/broadcast.module';
-import { Instance } from '../config/instance';
-import { RedisConnections } from '../redis/redis.connections';
+import { storeProvider } from '../redis/redis.module';
 import { TicketsModule } from '../tickets/tickets.module';
 import { ConnectionRegistry } from './connection-registry.interface';
 import { DrainService } from './drain.service';
@@ -24,20 +23,6 @@ export interface RealtimeOptions {
   roomPolicy?: Type<RoomPolicy>;
 }
 
-/** Stores that name their instance: Redis in cluster mode, memory otherwise. */
-function instanceStore<T>(
-  token: symbol,
-  memory: () => T,
-  redis: (r: RedisConnections, instanceId: string) => T,
-) {
-  return {
-    provide: token,
-    inject: [RedisConnections, Instance],
-    useFactory: (connections: RedisConnections | null, instance: Instance): T =>
-      connections ? redis(connections, instance.id) : memory(),
-  };
-}
-
 @Module({})
 export class RealtimeModule {
   static forRoot(options: RealtimeOptions = {}): DynamicModule {
@@ -53,15 +38,15 @@ export class RealtimeModule {
         DrainService,
         RealtimeGateway,
         { provide: RoomPolicy, useClass: options.roomPolicy ?? ClaimsRoomPolicy },
-        instanceStore<ConnectionRegistry>(
+        storeProvider<ConnectionRegistry>(
           ConnectionRegistry,
           () => new MemoryConnectionRegistry(),
-          (redis, id) => new RedisConnectionRegistry(redis, id),
+          (redis) => new RedisConnectionRegistry(redis),
         ),
-        instanceStore<PresenceStore>(
+        storeProvider<PresenceStore>(
           PresenceStore,
           () => new MemoryPresenceStore(),
-          (redis, id) => new RedisPresenceStore(redis, id),
+          (redis) => new RedisPresenceStore(redis),
         ),
       ],
       exports: [DrainService],

@@ -2,30 +2,25 @@ import type { Result } from 'ioredis';
 import { InstanceLease } from '../redis/instance-lease';
 import type { RedisConnections } from '../redis/redis.connections';
 import type { ConnectionEntry, ConnectionRegistry } from './connection-registry.interface';
+import { COUNT } from './presence/redis-presence.store';
 
-/**
- * Adds a member (when ARGV[1] is not empty), then answers the user's live members oldest first.
- * Members of instances without a live lease are removed on the way, so a dead instance's sockets
- * stop counting within the lease's lifetime. The calling instance is alive by definition.
- */
+/** Adds a member; answers whether it is new, then the user's members oldest first, with scores. */
 const ADD_AND_LIST = `
-if ARGV[1] ~= '' then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-end
+local added = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local live = {}
-for i = 1, #all, 2 do
-  local member = all[i]
-  local instance = string.match(member, '^([^|]+)|')
-  if instance == ARGV[5] or redis.call('EXISTS', ARGV[4] .. instance) == 1 then
-    live[#live + 1] = member
-    live[#live + 1] = all[i + 1]
-  else
-    redis.call('ZREM', KEYS[1], member)
+return { added, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES') }
+`;
+
+/** Removes every member of instance ARGV[1] (members start with `<instanceId>|`). */
+const PURGE = `
+local prefix = ARGV[1] .. '|'
+local removed = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #prefix) == prefix then
+    removed = removed + redis.call('ZREM', KEYS[1], member)
   end
 end
-return live
+return removed
 `;
 
 /** A user's sorted set is dropped after this long without a new connection. */
@@ -38,67 +33,70 @@ declare module 'ioredis' {
       member: string,
       score: number,
       ttlMs: number,
-      leasePrefix: string,
-      self: string,
-    ): Result<string[], Context>;
+    ): Result<[number, string[]], Context>;
+    switchboardConnectionsPurge(key: string, instanceId: string): Result<number, Context>;
   }
 }
 
 /**
  * Connections per user in Redis: one sorted set per user, scored by connect time, each member
- * `instanceId|connectionId|sessionId`, valid while its instance's lease lives.
+ * `instanceId|connectionId|sessionId`. Each instance keeps an index of its users
+ * (`instance:<id>:users`), so that the instance that purges a dead one finds its entries.
  */
 export class RedisConnectionRegistry implements ConnectionRegistry {
-  constructor(
-    private readonly redis: RedisConnections,
-    private readonly instanceId: string,
-  ) {
+  constructor(private readonly redis: RedisConnections) {
     redis.command.defineCommand('switchboardConnections', { numberOfKeys: 1, lua: ADD_AND_LIST });
+    redis.command.defineCommand('switchboardConnectionsPurge', { numberOfKeys: 1, lua: PURGE });
+    redis.command.defineCommand('switchboardCount', { numberOfKeys: 1, lua: COUNT });
   }
 
-  add(entry: ConnectionEntry): Promise<ConnectionEntry[]> {
-    return this.list(entry.userId, member(entry), entry.connectedAt);
+  async add(entry: ConnectionEntry): Promise<ConnectionEntry[]> {
+    const [added, flat] = await this.redis.run('connection registry', (r) =>
+      r.switchboardConnections(
+        this.key(entry.userId),
+        member(entry),
+        entry.connectedAt,
+        USER_SET_TTL_MS,
+      ),
+    );
+    if (added === 1) {
+      await this.count(entry, 1);
+    }
+    return entries(entry.userId, flat);
   }
 
   async remove(entry: ConnectionEntry): Promise<void> {
-    await this.redis.run('connection registry', (r) =>
+    const removed = await this.redis.run('connection registry', (r) =>
       r.zrem(this.key(entry.userId), member(entry)),
     );
-  }
-
-  ofUser(userId: string): Promise<ConnectionEntry[]> {
-    return this.list(userId, '', 0);
-  }
-
-  private async list(userId: string, add: string, score: number): Promise<ConnectionEntry[]> {
-    const flat = await this.redis.run('connection registry', (r) =>
-      r.switchboardConnections(
-        this.key(userId),
-        add,
-        score,
-        USER_SET_TTL_MS,
-        InstanceLease.key(this.redis, ''),
-        this.instanceId,
-      ),
-    );
-    const entries: ConnectionEntry[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      // instanceId and connectionId are UUIDs; the session id (from the token) may hold anything.
-      const value = flat[i];
-      const first = value.indexOf('|');
-      const second = value.indexOf('|', first + 1);
-      const instanceId = value.slice(0, first);
-      const connectionId = value.slice(first + 1, second);
-      const sessionId = value.slice(second + 1);
-      entries.push({
-        instanceId,
-        connectionId,
-        sessionId,
-        userId,
-        connectedAt: Number(flat[i + 1]),
-      });
+    if (removed === 1) {
+      await this.count(entry, -1);
     }
-    return entries;
+  }
+
+  async ofUser(userId: string): Promise<ConnectionEntry[]> {
+    const flat = await this.redis.run('connection registry', (r) =>
+      r.zrange(this.key(userId), 0, -1, 'WITHSCORES'),
+    );
+    return entries(userId, flat);
+  }
+
+  async purgeInstance(instanceId: string): Promise<void> {
+    const index = InstanceLease.indexKey(this.redis, instanceId, 'users');
+    const users = await this.redis.run('connection registry', (r) => r.hkeys(index));
+    for (const userId of users) {
+      await this.redis.run('connection registry', (r) =>
+        r.switchboardConnectionsPurge(this.key(userId), instanceId),
+      );
+    }
+    await this.redis.run('connection registry', (r) => r.del(index));
+  }
+
+  private async count(entry: ConnectionEntry, delta: number): Promise<void> {
+    const index = InstanceLease.indexKey(this.redis, entry.instanceId, 'users');
+    await this.redis.run('connection registry', (r) =>
+      r.switchboardCount(index, entry.userId, delta),
+    );
   }
 
   private key(userId: string): string {
@@ -108,4 +106,22 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
 
 function member(entry: ConnectionEntry): string {
   return `${entry.instanceId}|${entry.connectionId}|${entry.sessionId}`;
+}
+
+function entries(userId: string, flat: string[]): ConnectionEntry[] {
+  const result: ConnectionEntry[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    // instanceId and connectionId are UUIDs; the session id (from the token) may hold anything.
+    const value = flat[i];
+    const first = value.indexOf('|');
+    const second = value.indexOf('|', first + 1);
+    result.push({
+      instanceId: value.slice(0, first),
+      connectionId: value.slice(first + 1, second),
+      sessionId: value.slice(second + 1),
+      userId,
+      connectedAt: Number(flat[i + 1]),
+    });
+  }
+  return result;
 }

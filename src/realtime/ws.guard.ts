@@ -10,6 +10,7 @@ import { StoreUnavailableError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import type { ConnectionOutcome } from '../metrics/metrics.service';
 import { RateLimiter } from '../rate-limit/rate-limiter.interface';
+import { InstanceLease } from '../redis/instance-lease';
 import { TicketsService } from '../tickets/tickets.service';
 import { type Admission, Hub } from './hub';
 
@@ -59,6 +60,7 @@ export class WsGuard {
     private readonly tickets: TicketsService,
     private readonly auth: AuthService,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
+    @Inject(InstanceLease) private readonly lease: InstanceLease | null,
   ) {}
 
   async check(req: IncomingMessage): Promise<HandshakeDecision> {
@@ -78,6 +80,9 @@ export class WsGuard {
     }
     if (this.hub.draining) {
       return { ...reject(503, 'instance is shutting down', 'capacity'), retryAfterS: 1 };
+    }
+    if (this.lease?.restoring) {
+      return { ...reject(503, 'instance is restoring its state', null), retryAfterS: 1 };
     }
     const ip = clientIp(req, this.config.trustProxy);
     const { maxConnections, maxConnectionsPerIp } = this.config.limits;

@@ -25,12 +25,13 @@ const OPTIONS: RedisOptions = {
  * for subscriptions. `REDIS_PREFIX` goes in front of every key and channel (see `key`).
  */
 export class RedisConnections implements OnApplicationShutdown {
-  private readonly logger = new Logger('Redis');
+  private readonly logger = new Logger(RedisConnections.name);
   readonly command: Redis;
   readonly subscriber: Redis;
   private readonly probe: NodeJS.Timeout;
   private wasUp = false;
   private readonly upListeners = new Set<() => void>();
+  private readonly downListeners = new Set<() => void>();
 
   constructor(
     url: string,
@@ -62,6 +63,11 @@ export class RedisConnections implements OnApplicationShutdown {
   /** Called each time both connections are ready after an outage (or at first). */
   onUp(listener: () => void): void {
     this.upListeners.add(listener);
+  }
+
+  /** Called each time a connection is lost after both were ready. */
+  onDown(listener: () => void): void {
+    this.downListeners.add(listener);
   }
 
   /**
@@ -108,6 +114,7 @@ export class RedisConnections implements OnApplicationShutdown {
       this.upListeners.forEach((listener) => listener());
     } else {
       this.logger.warn({ msg: 'redis down: shared stores fail closed until it returns' });
+      this.downListeners.forEach((listener) => listener());
     }
   }
 

@@ -5,6 +5,7 @@ import { RetryableHttpException } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from '../rate-limit/rate-limiter.interface';
+import { InstanceLease } from '../redis/instance-lease';
 import { type TicketClaims, TicketStore } from './ticket-store.interface';
 
 /** 256 bits from the CSPRNG; the SPEC asks for at least 128. */
@@ -12,6 +13,7 @@ const TICKET_BYTES = 32;
 const MINUTE_MS = 60_000;
 /** A ticket is at most this long, so a longer query value is refused before hashing. */
 const MAX_TICKET_LENGTH = 128;
+const RESTORING_RETRY_AFTER_S = 1;
 
 @Injectable()
 export class TicketsService {
@@ -20,14 +22,24 @@ export class TicketsService {
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    @Inject(InstanceLease) private readonly lease: InstanceLease | null,
   ) {}
 
   /**
    * Issues a single-use ticket for the session.
    *
-   * @throws RetryableHttpException 429 past `TICKETS_PER_MINUTE`; StoreUnavailableError.
+   * @throws RetryableHttpException 429 past `TICKETS_PER_MINUTE`, 503 while this instance writes
+   *   its state back to Redis; StoreUnavailableError.
    */
   async issue(session: Session): Promise<{ ticket: string; expiresIn: number }> {
+    if (this.lease?.restoring) {
+      // Until revocations are written back, a revoked session could get a ticket.
+      throw new RetryableHttpException(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        'this instance is writing its state back to Redis; retry shortly',
+        RESTORING_RETRY_AFTER_S,
+      );
+    }
     const limit = this.config.limits.ticketsPerMinute;
     const hit = await this.limiter.hit(`tickets:${session.userId}`, limit, MINUTE_MS);
     if (!hit.allowed) {

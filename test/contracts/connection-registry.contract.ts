@@ -38,6 +38,15 @@ export function describeConnectionRegistry(
       expect(all[1]).toEqual(entry('c2', 'u1', 2000, 'i2'));
     });
 
+    it('purges every entry of a dead instance', async () => {
+      await registry.add(entry('d1', 'u3', 1000, 'dead'));
+      await registry.add(entry('d2', 'u3', 2000));
+      await registry.add(entry('d3', 'u4', 3000, 'dead'));
+      await registry.purgeInstance('dead');
+      expect((await registry.ofUser('u3')).map((e) => e.connectionId)).toEqual(['d2']);
+      expect(await registry.ofUser('u4')).toEqual([]);
+    });
+
     it('forgets removed entries and ignores unknown ones', async () => {
       await registry.add(entry('c4', 'u2', 1000));
       await registry.remove(entry('c4', 'u2', 1000));

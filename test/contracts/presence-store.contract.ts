@@ -54,6 +54,34 @@ export function describePresenceStore(
       expect(listed.count).toBe(25);
     });
 
+    it('purges a dead instance: its connections go, and the users with no other one are named', async () => {
+      await store.join('p1', member('cat', 'c1', 'dead'));
+      await store.join('p1', member('dan', 'c2', 'dead'));
+      await store.join('p1', member('dan', 'c3', 'alive'));
+      await store.join('p2', member('cat', 'c4', 'dead'));
+      await store.join('p2', member('eve', 'c5', 'alive'));
+      const purged = await store.purgeInstance('dead');
+      expect(purged).toEqual(
+        expect.arrayContaining([
+          { room: 'p1', user: { id: 'cat', name: 'CAT' } },
+          { room: 'p2', user: { id: 'cat', name: 'CAT' } },
+        ]),
+      );
+      expect(purged).toHaveLength(2);
+      expect((await store.members('p1', 10)).members).toEqual([{ id: 'dan', name: 'DAN' }]);
+      expect((await store.members('p2', 10)).members).toEqual([{ id: 'eve', name: 'EVE' }]);
+      expect(await store.purgeInstance('dead')).toEqual([]);
+      // The connection that survived leaves as usual.
+      expect(await store.leave('p1', member('dan', 'c3', 'alive'))).toBe(true);
+    });
+
+    it('does not count a connection twice', async () => {
+      expect(await store.join('twice', member('fay', 'c1'))).toBe(true);
+      expect(await store.join('twice', member('fay', 'c1'))).toBe(false);
+      expect(await store.leave('twice', member('fay', 'c1'))).toBe(true);
+      expect(await store.members('twice', 10)).toEqual({ members: [], count: 0 });
+    });
+
     it('answers an empty room', async () => {
       expect(await store.members('nobody-here', 10)).toEqual({ members: [], count: 0 });
     });

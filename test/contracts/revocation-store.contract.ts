@@ -23,6 +23,17 @@ export function describeRevocationStore(
       expect(await store.isRevoked('s1')).toBe(false);
     });
 
+    it('lists every live revocation with the time it has left', async () => {
+      await store.revoke('listed-1', 60_000);
+      await store.revoke('listed-2', 120_000);
+      const listed = (await store.list()).filter((r) => r.sessionId.startsWith('listed-'));
+      expect(listed.map((r) => r.sessionId).sort()).toEqual(['listed-1', 'listed-2']);
+      const ttl = Object.fromEntries(listed.map((r) => [r.sessionId, r.ttlMs]));
+      expect(ttl['listed-1']).toBeGreaterThan(50_000);
+      expect(ttl['listed-1']).toBeLessThanOrEqual(60_000);
+      expect(ttl['listed-2']).toBeGreaterThan(110_000);
+    });
+
     it('answers an empty query', async () => {
       expect(await store.revokedAmong([])).toEqual(new Set());
     });

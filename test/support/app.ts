@@ -8,7 +8,7 @@ import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/config.schema';
 import { createLogger } from '../../src/logging/logger';
 import type { RealtimeOptions } from '../../src/realtime/realtime.module';
-import { RedisConnections } from '../../src/redis/redis.connections';
+import { InstanceLease } from '../../src/redis/instance-lease';
 
 /** Polls `condition` every 20 ms; rejects naming `what` after `timeoutMs`. */
 export async function waitUntil(
@@ -77,7 +77,7 @@ export async function startApp(
   const app = await createApp(config, createLogger(config.logLevel, logs), realtime);
   await app.listen(listenPort, '127.0.0.1');
   if (config.redisUrl && waitForRedis) {
-    await waitUntil(() => app.get(RedisConnections).up, 'Redis connections ready');
+    await waitUntil(() => app.get(InstanceLease).synced, 'Redis ready and the lease held');
   }
   const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';

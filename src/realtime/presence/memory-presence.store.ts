@@ -1,12 +1,12 @@
 import type { UserInfo } from '@app/protocol';
-import type { PresenceMember, PresenceStore } from './presence-store.interface';
+import type { PresenceMember, PresenceStore, PurgedMember } from './presence-store.interface';
 
 /** In-process presence for the embedded (single-instance) mode. */
 export class MemoryPresenceStore implements PresenceStore {
-  /** room → userId → { name, connection ids } */
+  /** room → userId → { name, connection id → instance id } */
   private readonly rooms = new Map<
     string,
-    Map<string, { name: string; connections: Set<string> }>
+    Map<string, { name: string; connections: Map<string, string> }>
   >();
 
   join(room: string, member: PresenceMember): Promise<boolean> {
@@ -18,10 +18,10 @@ export class MemoryPresenceStore implements PresenceStore {
     let user = users.get(member.userId);
     const fresh = user === undefined;
     if (user === undefined) {
-      user = { name: member.name, connections: new Set() };
+      user = { name: member.name, connections: new Map() };
       users.set(member.userId, user);
     }
-    user.connections.add(member.connectionId);
+    user.connections.set(member.connectionId, member.instanceId);
     return Promise.resolve(fresh);
   }
 
@@ -38,10 +38,7 @@ export class MemoryPresenceStore implements PresenceStore {
     if (user.connections.size > 0) {
       return Promise.resolve(false);
     }
-    users.delete(member.userId);
-    if (users.size === 0) {
-      this.rooms.delete(room);
-    }
+    this.forget(room, users, member.userId);
     return Promise.resolve(true);
   }
 
@@ -55,5 +52,30 @@ export class MemoryPresenceStore implements PresenceStore {
       members.push({ id, name });
     }
     return Promise.resolve({ members, count: users?.size ?? 0 });
+  }
+
+  purgeInstance(instanceId: string): Promise<PurgedMember[]> {
+    const purged: PurgedMember[] = [];
+    for (const [room, users] of this.rooms) {
+      for (const [id, user] of users) {
+        for (const [connectionId, instance] of user.connections) {
+          if (instance === instanceId) {
+            user.connections.delete(connectionId);
+          }
+        }
+        if (user.connections.size === 0) {
+          this.forget(room, users, id);
+          purged.push({ room, user: { id, name: user.name } });
+        }
+      }
+    }
+    return Promise.resolve(purged);
+  }
+
+  private forget(room: string, users: Map<string, unknown>, userId: string): void {
+    users.delete(userId);
+    if (users.size === 0) {
+      this.rooms.delete(room);
+    }
   }
 }

@@ -1,10 +1,19 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, ServerMessageType, type UserInfo } from '@app/protocol';
 import { ClusterBus, roomChannel } from '../../broadcast/cluster-bus';
 import { sanitizeText } from '../../common/sanitize';
 import { Instance } from '../../config/instance';
+import { inBatches } from '../../common/batches';
 import { ExpiringMap } from '../../common/expiring-map';
+import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
+import { InstanceLease } from '../../redis/instance-lease';
 import type { Connection } from '../connection';
 import { serverFrame } from '../frames';
 import { Hub } from '../hub';
@@ -26,15 +35,19 @@ export const MAX_LISTED_MEMBERS = 100;
 /** `user:` rooms are users' private channels, fed by `BroadcastService.toUser`. */
 const RESERVED_ROOM_PREFIX = 'user:';
 const TYPING_INTERVAL_MS = 2_000;
+/** Presence entries written back at once after Redis lost them. */
+const WRITE_BACK_CONCURRENCY = 200;
 
 /**
  * Rooms, presence and typing for one connection's requests. Room traffic crosses instances on the
  * bus: an instance subscribes to a room while a local socket is in it.
  */
 @Injectable()
-export class RoomsService implements OnApplicationShutdown {
+export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RoomsService.name);
   private readonly typingSeen = new ExpiringMap<string, true>();
+  /** Presence entries of closed sockets that could not be removed (Redis was out of reach). */
+  private readonly unremoved = new Map<string, { room: string; member: PresenceMember }>();
 
   constructor(
     private readonly hub: Hub,
@@ -42,7 +55,15 @@ export class RoomsService implements OnApplicationShutdown {
     private readonly instance: Instance,
     private readonly policy: RoomPolicy,
     @Inject(PresenceStore) private readonly presence: PresenceStore,
+    @Inject(InstanceLease) private readonly lease: InstanceLease | null,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
   ) {}
+
+  onModuleInit(): void {
+    this.lease?.onResync(({ announce }) => this.writeBack(announce));
+    this.lease?.onPurge((instanceId) => this.purge(instanceId));
+    this.lease?.onRecovered(() => void this.removeUnremoved());
+  }
 
   async join(connection: Connection, room: string): Promise<RoomMembers> {
     if (room.startsWith(RESERVED_ROOM_PREFIX)) {
@@ -114,14 +135,22 @@ export class RoomsService implements OnApplicationShutdown {
     await this.bus.publishEvents([roomChannel(room)], frame);
   }
 
-  /** At most one per user per room per 2 s; extras are dropped silently. */
+  /**
+   * At most one per user per room per 2 s, cluster-wide (two tabs on two instances share the
+   * allowance); extras are dropped silently. This instance's own memory answers repeats without
+   * asking Redis.
+   */
   async typing(connection: Connection, room: string): Promise<void> {
     this.assertMember(connection, room);
-    const key = `${connection.userId}\n${room}`;
+    // Room names cannot hold "|": the key is unambiguous whatever the user id holds.
+    const key = `typing:${room}|${connection.userId}`;
     if (this.typingSeen.has(key)) {
       return;
     }
     this.typingSeen.set(key, true, TYPING_INTERVAL_MS);
+    if (!(await this.limiter.hit(key, 1, TYPING_INTERVAL_MS)).allowed) {
+      return;
+    }
     const frame = serverFrame(ServerMessageType.RoomTyping, { room, user: this.user(connection) });
     await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
   }
@@ -134,20 +163,69 @@ export class RoomsService implements OnApplicationShutdown {
   /**
    * Takes a closed (or closing) connection out of all its rooms, announcing who left. The gateway
    * calls it once the socket's message queue is idle, so a join that finished after the close is
-   * undone here too.
+   * undone here too. Entries that cannot be removed now are removed when Redis is back.
    */
   async leaveAll(connection: Connection): Promise<void> {
     for (const room of [...connection.rooms]) {
       try {
         await this.leave(connection, room);
       } catch (error) {
+        const member = this.member(connection);
+        this.unremoved.set(`${room}\n${member.connectionId}`, { room, member });
         this.logger.warn({
-          msg: 'presence not cleaned up',
+          msg: 'presence not cleaned up yet; retried when Redis is back',
           connectionId: connection.id,
           room,
           err: error,
         });
       }
+    }
+  }
+
+  /**
+   * Writes this instance's presence back after Redis lost it (or after another instance purged
+   * this one). Members announced as gone by the purge are announced again.
+   */
+  private async writeBack(announce: boolean): Promise<void> {
+    const memberships = [...this.hub.all()].flatMap((connection) =>
+      [...connection.rooms].map((room) => ({ connection, room })),
+    );
+    await inBatches(memberships, WRITE_BACK_CONCURRENCY, async ({ connection, room }) => {
+      const fresh = await this.presence.join(room, this.member(connection));
+      if (fresh && announce) {
+        await this.announce(room, ServerMessageType.PresenceJoined, connection);
+      }
+    });
+    this.unremoved.clear(); // a write-back leaves no entry of a closed socket behind
+  }
+
+  /** Removes a dead instance's members, and tells each room who left (once, cluster-wide). */
+  private async purge(instanceId: string): Promise<void> {
+    for (const { room, user } of await this.presence.purgeInstance(instanceId)) {
+      await this.publishLeft(room, user);
+    }
+  }
+
+  private async removeUnremoved(): Promise<void> {
+    for (const [key, { room, member }] of [...this.unremoved]) {
+      try {
+        if (await this.presence.leave(room, member)) {
+          await this.publishLeft(room, { id: member.userId, name: member.name });
+        }
+        this.unremoved.delete(key);
+      } catch (error) {
+        this.logger.warn({ msg: 'presence clean-up retry failed', room, err: error });
+        return;
+      }
+    }
+  }
+
+  private async publishLeft(room: string, user: UserInfo): Promise<void> {
+    try {
+      const frame = serverFrame(ServerMessageType.PresenceLeft, { room, user });
+      await this.bus.publishEvents([roomChannel(room)], frame);
+    } catch (error) {
+      this.logger.warn({ msg: 'presence.left not announced', room, err: error });
     }
   }
 

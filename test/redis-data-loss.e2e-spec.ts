@@ -1,0 +1,199 @@
+import { CloseCode, type UserInfo } from '@app/protocol';
+import { ConnectionRegistry } from '../src/realtime/connection-registry.interface';
+import { InstanceLease } from '../src/redis/instance-lease';
+import { RedisConnections } from '../src/redis/redis.connections';
+import { startApp, type TestApp, waitUntil } from './support/app';
+import { RedisServer, testPrefix } from './support/redis';
+import { spawnServer } from './support/server-process';
+import { connected, type TestClient, TestClient as Client, within } from './support/ws-client';
+
+const SECRET = 'data-loss-test-secret-that-is-long-enough-012';
+
+/**
+ * Redis that comes back without its data (a restart without persistence, as the test's
+ * redis-server runs): each instance writes back its connections, presence and the revocations it
+ * has seen, and is unready and issues no ticket until it has (SPEC §14). Also the other side of
+ * the lease: the members of a SIGKILLed instance are announced as gone, once.
+ */
+describe('Redis data loss', () => {
+  let redis: RedisServer;
+  let env: Record<string, string>;
+  let a: TestApp;
+  let b: TestApp;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: testPrefix(),
+      JWT_SECRET: SECRET,
+      WS_HEARTBEAT_MS: '500',
+      WS_MESSAGES_PER_WINDOW: '1000',
+      MAX_CONNECTIONS_PER_USER: '3',
+    };
+    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+  });
+  afterEach(() => clients.splice(0).forEach((client) => client.close()));
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await redis.stop();
+  });
+
+  const synced = (app: TestApp) => app.app.get(InstanceLease).synced;
+  async function loseRedisData(): Promise<void> {
+    await redis.stop();
+    await redis.resume();
+    await waitUntil(() => synced(a) && synced(b), 'both instances written back', 10_000);
+  }
+  async function connect(app: TestApp, userId: string): Promise<TestClient> {
+    const client = await connected((await app.ticket(await app.devToken(userId))).url);
+    clients.push(client);
+    return client;
+  }
+  async function join(client: TestClient, room: string): Promise<void> {
+    client.send({ type: 'room.join', data: { room } });
+    await client.nextOfType('room.joined');
+  }
+  async function presence(client: TestClient, room: string): Promise<UserInfo[]> {
+    client.send({ type: 'presence.list', data: { room } });
+    const list = await client.nextOfType<{ members: UserInfo[] }>('presence.list');
+    return (list.data?.members ?? []).sort((x, y) => x.id.localeCompare(y.id));
+  }
+  const ticketStatus = async (app: TestApp, token: string): Promise<number> =>
+    (
+      await fetch(`${app.http}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).status;
+
+  it('keeps a revoked session revoked, on every instance and on one started afterwards', async () => {
+    const token = await a.devToken('leaver');
+    const logout = await fetch(`${a.http}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(logout.status).toBe(204);
+    expect(await ticketStatus(b, token)).toBe(401);
+
+    await loseRedisData();
+    expect(await ticketStatus(a, token)).toBe(401);
+    expect(await ticketStatus(b, token)).toBe(401);
+    const bearer = new Client(a.ws, { headers: { authorization: `Bearer ${token}` } });
+    clients.push(bearer);
+    expect((await within(bearer.closed, 'revoked Bearer upgrade')).code).toBe(
+      CloseCode.SessionRevoked,
+    );
+    // An instance that boots now learns the revocation from what the others wrote back.
+    const late = await startApp(env);
+    try {
+      expect(await ticketStatus(late, token)).toBe(401);
+    } finally {
+      await late.close();
+    }
+  });
+
+  it('rebuilds presence and the connection registry of the sockets still open', async () => {
+    const alice = await connect(a, 'alice');
+    const bob = await connect(b, 'bob');
+    await join(alice, 'kept');
+    await join(bob, 'kept');
+    expect((await presence(alice, 'kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
+
+    await loseRedisData();
+    expect((await presence(alice, 'kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
+    expect((await presence(bob, 'kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
+    const registry = a.app.get<ConnectionRegistry>(ConnectionRegistry);
+    expect(await registry.ofUser('alice')).toHaveLength(1);
+    expect(await registry.ofUser('bob')).toHaveLength(1);
+    // Nobody announced anyone as gone, so nobody is announced as back.
+    expect(alice.messages.filter((m) => m.type.startsWith('presence.'))).toEqual([
+      expect.objectContaining({ type: 'presence.joined' }),
+    ]);
+    // Room traffic flows again across the instances.
+    bob.send({ type: 'room.message', data: { room: 'kept', text: 'still here' } });
+    expect((await alice.nextOfType<{ text: string }>('room.message')).data?.text).toBe(
+      'still here',
+    );
+  });
+
+  it('is unready, issues no ticket and takes no socket until its write-back is done', async () => {
+    const token = await a.devToken('patient');
+    let finish: () => void = () => undefined;
+    let holding = false;
+    // A slow write-back step (as with many sockets), held until the checks below are done.
+    a.app.get(InstanceLease).onResync(() => {
+      holding = true;
+      return new Promise((resolve) => (finish = resolve));
+    });
+    await redis.stop();
+    await redis.resume();
+    try {
+      await waitUntil(
+        () => holding && a.app.get(RedisConnections).up,
+        'Redis back and the write-back started',
+        10_000,
+      );
+      const ready = await fetch(`${a.http}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(JSON.stringify(await ready.json())).toMatch(/writing this instance.s state back/);
+      const ticket = await fetch(`${a.http}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(ticket.status).toBe(503);
+      expect(Number(ticket.headers.get('retry-after'))).toBeGreaterThan(0);
+      const upgrade = new Client(a.ws, { headers: { authorization: `Bearer ${token}` } });
+      clients.push(upgrade);
+      expect((await within(upgrade.refused, 'refused upgrade')).status).toBe(503);
+    } finally {
+      finish();
+    }
+    await waitUntil(() => synced(a), 'the write-back done');
+    expect((await fetch(`${a.http}/health/ready`)).status).toBe(200);
+    expect(await ticketStatus(a, token)).toBe(201);
+  });
+
+  it('announces presence.left once, cluster-wide, for the members of a SIGKILLed instance', async () => {
+    const doomed = await spawnServer(env);
+    try {
+      const onA = await connect(a, 'watcher-a');
+      const onB = await connect(b, 'watcher-b');
+      const { ticket } = await a.ticket(await a.devToken('carol'));
+      const carol = await connected(`${doomed.ws}?ticket=${ticket}`);
+      clients.push(carol);
+      for (const client of [onA, onB, carol]) {
+        await join(client, 'wake');
+      }
+      await waitUntil(
+        async () => (await presence(onA, 'wake')).length === 3,
+        'carol present for watcher-a',
+      );
+
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      const killedAt = Date.now();
+      const [leftA, leftB] = await Promise.all([
+        onA.nextOfType('presence.left', 3000),
+        onB.nextOfType('presence.left', 3000),
+      ]);
+      // Within 2 × WS_HEARTBEAT_MS, with room for a loaded machine.
+      expect(Date.now() - killedAt).toBeLessThan(2000);
+      for (const left of [leftA, leftB]) {
+        expect(left.data).toEqual({ room: 'wake', user: { id: 'carol', name: 'carol' } });
+      }
+      expect((await presence(onA, 'wake')).map((m) => m.id)).toEqual(['watcher-a', 'watcher-b']);
+      // Each survivor renews several times more: nobody announces it a second time.
+      await Promise.all(
+        [a, b].flatMap((app) => [1, 2, 3].map(() => app.app.get(InstanceLease).renew())),
+      );
+      expect((await presence(onB, 'wake')).map((m) => m.id)).toEqual(['watcher-a', 'watcher-b']);
+      for (const watcher of [onA, onB]) {
+        expect(watcher.messages.filter((m) => m.type === 'presence.left')).toEqual([]);
+      }
+    } finally {
+      await doomed.stop('SIGKILL');
+    }
+  });
+});
