@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK } from 'jose';
 import { join } from 'node:path';
-import { startApp, TEST_SECRET, type TestApp } from './support/app';
+import { startApp, TEST_ORIGIN, TEST_SECRET, type TestApp } from './support/app';
 import { ecKeys, hsToken, noneToken, rsaKeys, seconds, signWith, tamper } from './support/jwt';
 
 async function ticketStatus(
@@ -78,6 +78,21 @@ describe('access tokens with JWT_SECRET (HS256)', () => {
     });
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
+  });
+
+  it('refuses a ticket to a page outside ALLOWED_ORIGINS with 403 naming its origin', async () => {
+    const token = await good();
+    const ask = (origin: string) =>
+      fetch(`${app.http}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, origin },
+      });
+    const refused = await ask('https://evil.test');
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { message: string }).message).toMatch(
+      /origin https:\/\/evil\.test is not in ALLOWED_ORIGINS/,
+    );
+    expect((await ask(TEST_ORIGIN)).status).toBe(201);
   });
 
   it('honours JWT_CLOCK_TOLERANCE_S for exp', async () => {

@@ -54,11 +54,15 @@ describe('loadConfig', () => {
     });
     expect(config.jwt.clockToleranceS).toBe(30);
     expect(config.jwt.key).toMatchObject({ kind: 'secret', generated: true });
-    expect([...config.allowedOrigins]).toEqual(['http://localhost:3000']);
+    expect([...config.allowedOrigins]).toEqual([
+      'http://localhost:3000',
+      'http://127.0.0.1:3000',
+      'http://[::1]:3000',
+    ]);
   });
 
   it('follows PORT in the default origin and parses lists', () => {
-    expect([...loadConfig({ PORT: '8080' }).allowedOrigins]).toEqual(['http://localhost:8080']);
+    expect([...loadConfig({ PORT: '8080' }).allowedOrigins]).toContain('http://127.0.0.1:8080');
     const config = loadConfig({ ALLOWED_ORIGINS: 'https://a.example.com, http://localhost:5173' });
     expect([...config.allowedOrigins]).toEqual(['https://a.example.com', 'http://localhost:5173']);
   });

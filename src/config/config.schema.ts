@@ -245,7 +245,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     devAuth,
     demo: bool(env, 'DEMO', false),
-    allowedOrigins: allowedOrigins ?? new Set([`http://localhost:${port}`]),
+    // Development: the page as this server serves it, by every loopback spelling (the log names
+    // 127.0.0.1, a browser bar often says localhost).
+    allowedOrigins:
+      allowedOrigins ??
+      new Set([`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`]),
     ticketTtlS: int(env, 'TICKET_TTL_S', 30, 1, 600),
     ws: {
       path: wsPath,

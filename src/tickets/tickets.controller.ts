@@ -1,4 +1,4 @@
-import { Controller, Header, Post, Req, UseGuards } from '@nestjs/common';
+import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import type { TicketResponse } from '@app/protocol';
 import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
@@ -13,11 +13,21 @@ export class TicketsController {
     private readonly config: AppConfig,
   ) {}
 
-  /** Exchanges an access token for a short-lived, single-use WebSocket ticket. */
+  /**
+   * Exchanges an access token for a short-lived, single-use WebSocket ticket. A browser whose page
+   * is on an origin outside `ALLOWED_ORIGINS` gets `403`, naming its origin.
+   */
   @Post('ws-ticket')
   @UseGuards(JwtAuthGuard)
   @Header('Cache-Control', 'no-store')
   async issue(@CurrentSession() session: Session, @Req() req: Request): Promise<TicketResponse> {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.config.allowedOrigins.has(origin)) {
+      // The socket would be refused (403, which a browser cannot read): say why now, readably.
+      throw new ForbiddenException(
+        `this page's origin ${origin} is not in ALLOWED_ORIGINS, so it may not open a WebSocket here`,
+      );
+    }
     const { ticket, expiresIn } = await this.tickets.issue(session);
     return { ticket, expiresIn, url: `${this.wsBase(req)}?ticket=${ticket}` };
   }

@@ -32,4 +32,28 @@ describe('SwitchboardClient reconnect timing', () => {
     expect(gaps.slice(0, 7)).toEqual([999, 1999, 3999, 7999, 15999, 29999, 29999]);
     expect(client.state).toBe('closed');
   });
+
+  it('stops with the server’s reason when the ticket request is forbidden (403)', async () => {
+    let asked = 0;
+    const client = new SwitchboardClient({
+      url: 'http://127.0.0.1:9',
+      getAccessToken: () => 'token',
+      WebSocket: class {} as unknown as WebSocketFactory,
+      fetch: () => {
+        asked += 1;
+        return Promise.resolve(
+          new Response(JSON.stringify({ statusCode: 403, message: 'origin not allowed' }), {
+            status: 403,
+          }),
+        );
+      },
+    });
+    const stopped: Array<{ state: string; message: string }> = [];
+    client.on('stopped', (reason) => stopped.push(reason));
+    client.connect();
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(stopped).toEqual([{ state: 'closed', message: 'origin not allowed' }]);
+    expect(asked).toBe(1);
+    expect(client.state).toBe('closed');
+  });
 });

@@ -234,6 +234,11 @@ export class SwitchboardClient {
         this.stop('signed-out', 'the access token was refused');
         return null;
       }
+      if (response.status === 403) {
+        // Retrying cannot help (the page's origin is not allowed): stop, and say why.
+        this.stop('closed', await refusalMessage(response));
+        return null;
+      }
       const retryAfter = Number(response.headers.get('retry-after'));
       const delay = retryAfter > 0 ? retryAfter * 1000 : this.backoff.next();
       this.scheduleReconnect(delay);
@@ -438,4 +443,17 @@ function secureIfPageIs(url: string): string {
   return page?.protocol === 'https:' && url.startsWith('ws://')
     ? `wss://${url.slice('ws://'.length)}`
     : url;
+}
+
+/** The `message` of a Nest error body, or the status line. */
+async function refusalMessage(response: Response): Promise<string> {
+  try {
+    const body = (await response.json()) as { message?: unknown };
+    if (typeof body.message === 'string') {
+      return body.message;
+    }
+  } catch {
+    // Not JSON (a proxy's page): the status says enough.
+  }
+  return `the ticket request was refused (${response.status})`;
 }
