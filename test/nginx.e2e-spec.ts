@@ -34,28 +34,42 @@ describe('behind nginx', () => {
     await redis?.stop();
   });
 
-  async function viaNginx(userId: string): Promise<TestClient> {
-    const token = await fetch(`${nginx.http}/auth/dev-token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ userId }),
-    });
-    const { accessToken } = (await token.json()) as { accessToken: string };
-    // As the SDK does: a ticket request that meets a replica in the instant it exits gets a 502
-    // from nginx (a POST is not retried on the other replica), and is tried again after a pause.
-    let url = '';
-    for (let attempt = 0; attempt < 5 && url === ''; attempt++) {
-      const ticket = await fetch(`${nginx.http}/auth/ws-ticket`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${accessToken}` },
-      });
-      if (ticket.status === 201) {
-        url = ((await ticket.json()) as { url: string }).url;
-      } else {
-        await ticket.body?.cancel();
-        await new Promise((resolve) => setTimeout(resolve, 200));
+  /**
+   * A POST through nginx as the SDK makes it: a request that meets a replica in the instant it
+   * exits gets nginx's 502 (a POST is not retried on the other replica, and must not be:
+   * /api/broadcast is not safe to repeat), so a 502 or 503 is tried again after a pause. nginx
+   * marks the exited replica down at the first failure, so the retry reaches the other one.
+   */
+  async function post(path: string, init: RequestInit, expected: number): Promise<Response> {
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const response = await fetch(`${nginx.http}${path}`, { method: 'POST', ...init });
+      if (response.status === expected) {
+        return response;
       }
+      statuses.push(response.status);
+      await response.body?.cancel();
+      if (response.status !== 502 && response.status !== 503) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    throw new Error(`POST ${path} answered ${statuses.join(', ')}, never ${expected}`);
+  }
+
+  async function viaNginx(userId: string): Promise<TestClient> {
+    const token = await post(
+      '/auth/dev-token',
+      { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId }) },
+      200,
+    );
+    const { accessToken } = (await token.json()) as { accessToken: string };
+    const ticket = await post(
+      '/auth/ws-ticket',
+      { headers: { authorization: `Bearer ${accessToken}` } },
+      201,
+    );
+    const { url } = (await ticket.json()) as { url: string };
     // The ticket URL names the host the client used: nginx.
     expect(url.startsWith(`${nginx.ws}?ticket=`)).toBe(true);
     const client = await connected(url);
