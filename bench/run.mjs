@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only connect,fanout] [-- --reps 3]
+// npm run bench [-- --quick] [-- --only connect,fanout,churn] [-- --reps 3]
 // Starts its own redis-server, Switchboard instances from the build (node dist/main.js) and the
 // raw `ws` baseline (bench/baseline-server.mjs), drives both with the same load from worker
 // processes on loopback, alternating which goes first, and prints medians [min–max] over the
@@ -35,6 +35,7 @@ const SIZES = quick
       chatClients: 100,
       chatRooms: 5,
       chatMs: 2000,
+      churnMs: 10000,
     }
   : {
       connect: 10000,
@@ -47,6 +48,7 @@ const SIZES = quick
       chatClients: 1000,
       chatRooms: 50,
       chatMs: 20000,
+      churnMs: 180000,
     };
 
 // ---------------------------------------------------------------------------------------------
@@ -85,13 +87,23 @@ async function startRedis() {
 }
 
 /** Starts a server process and resolves when it printed its URL. */
-async function startServer(kind, env) {
+async function startServer(kind, env, nodeArgs = []) {
   const port = await freePort();
   const script =
     kind === 'switchboard' ? join(root, 'dist', 'main.js') : join(here, 'baseline-server.mjs');
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let inspector = null;
+  child.stderr.on('data', (chunk) => {
+    const text = chunk.toString();
+    const match = /Debugger listening on (ws:\/\/\S+)/.exec(text);
+    if (match) {
+      inspector = match[1];
+    } else if (!/For help, see|Debugger attached|Waiting for the debugger/.test(text)) {
+      process.stderr.write(text);
+    }
   });
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} did not start`)), 15000);
@@ -107,6 +119,7 @@ async function startServer(kind, env) {
   return {
     pid: child.pid,
     http: `http://127.0.0.1:${port}`,
+    inspector: () => inspector,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', resolve);
@@ -129,13 +142,45 @@ function switchboardEnv(extra = {}) {
   };
 }
 
-async function startTarget(kind, extra = {}) {
+async function startTarget(kind, extra = {}, nodeArgs = []) {
   return startServer(
     kind,
     kind === 'switchboard'
       ? switchboardEnv(extra)
       : { WS_HEARTBEAT_MS: String(SIZES.heartbeatMs), ...extra },
+    nodeArgs,
   );
+}
+
+/**
+ * The heap of a server started with --inspect, after a full garbage collection, over the
+ * inspector protocol: the product has no endpoint for it, and needs none.
+ */
+async function heapAfterGc(server) {
+  const { default: WebSocket } = await import('ws');
+  const socket = new WebSocket(server.inspector());
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  let seq = 0;
+  const call = (method, params = {}) =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      socket.on('message', function answer(raw) {
+        const message = JSON.parse(raw.toString());
+        if (message.id === id) {
+          socket.off('message', answer);
+          resolve(message.result);
+        }
+      });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await call('HeapProfiler.collectGarbage');
+  await call('HeapProfiler.collectGarbage');
+  const { result } = await call('Runtime.evaluate', {
+    expression: 'process.memoryUsage().heapUsed',
+    returnByValue: true,
+  });
+  socket.close();
+  return result.value;
 }
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
@@ -400,6 +445,110 @@ async function broadcastAndMeasure(workers, servers, publisher, kind, clients) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// churn: Switchboard alone (it checks what the server leaves behind; the baseline keeps nothing)
+
+/**
+ * Two instances on one Redis; clients connect, send 20 `room.join`s and close at once, without
+ * waiting for the replies, for SIZES.churnMs. Then: no room subscription, presence entry or
+ * registry entry may be left in Redis, no socket in either hub, and each heap must come back to
+ * within 10 % of what it was after a warm-up, both measured after a full GC.
+ */
+async function churn(workers, redis) {
+  const { default: Redis } = await import('ioredis');
+  const prefix = `churn${randomBytes(3).toString('hex')}:`;
+  const extra = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, WS_HEARTBEAT_MS: '5000' };
+  const servers = await Promise.all([
+    startTarget('switchboard', extra, ['--inspect=127.0.0.1:0']),
+    startTarget('switchboard', extra, ['--inspect=127.0.0.1:0']),
+  ]);
+  const client = new Redis(redis.url);
+  const run = (durationMs) =>
+    workers.all('churn', (i) => ({
+      http: servers[i % 2].http,
+      prefix: `churn${randomBytes(3).toString('hex')}-`,
+      durationMs,
+      rooms: 20,
+      roomPool: 1000,
+      concurrency: 16,
+    }));
+  const active = async (server) =>
+    Number(
+      /^ws_connections_active (\d+)/m.exec(await (await fetch(`${server.http}/metrics`)).text())[1],
+    );
+  const keys = async (pattern) => {
+    const found = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await client.scan(
+        cursor,
+        'MATCH',
+        `${prefix}${pattern}`,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== '0');
+    return found;
+  };
+  const leftovers = async () => {
+    const channels = await client.pubsub('CHANNELS', `${prefix}r:*`);
+    const presence = await keys('presence:*');
+    const registry = (
+      await Promise.all((await keys('conns:*')).map((key) => client.zcard(key)))
+    ).reduce((total, n) => total + n, 0);
+    const indexes = (await keys('instance:*')).length;
+    const sockets = (await Promise.all(servers.map(active))).reduce((t, n) => t + n, 0);
+    return { channels: channels.length, presence: presence.length, registry, indexes, sockets };
+  };
+  try {
+    await run(Math.min(5000, SIZES.churnMs / 2)); // warm-up: JIT, pools, lazily made structures
+    const settled = async () => {
+      const deadline = Date.now() + 30000;
+      let left = await leftovers();
+      while (Object.values(left).some((n) => n > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        left = await leftovers();
+      }
+      return left;
+    };
+    await settled();
+    const before = await Promise.all(servers.map(heapAfterGc));
+    const started = performance.now();
+    const results = await run(SIZES.churnMs);
+    const seconds = (performance.now() - started) / 1000;
+    const left = await settled();
+    const after = await Promise.all(servers.map(heapAfterGc));
+    const cycles = sum(results.map((r) => r.cycles));
+    const growth = after.map((heap, i) => (heap - before[i]) / before[i]);
+    const figures = {
+      'clients/s (each 20 joins, closed at once)': cycles / seconds,
+      'failed cycles': sum(results.map((r) => r.failed)),
+      'room subscriptions left': left.channels,
+      'presence hashes left': left.presence,
+      'registry entries left': left.registry,
+      'instance index entries left': left.indexes,
+      'sockets left in the hubs': left.sockets,
+      'heap A before / after MiB': `${(before[0] / 2 ** 20).toFixed(1)} / ${(after[0] / 2 ** 20).toFixed(1)}`,
+      'heap B before / after MiB': `${(before[1] / 2 ** 20).toFixed(1)} / ${(after[1] / 2 ** 20).toFixed(1)}`,
+      'largest heap growth %': Math.max(...growth) * 100,
+    };
+    const clean = Object.values(left).every((n) => n === 0) && Math.max(...growth) <= 0.1;
+    console.log(`\n### churn (${(SIZES.churnMs / 1000).toFixed(0)} s, two instances, one Redis)\n`);
+    console.log('| figure | value |');
+    console.log('| --- | ---: |');
+    for (const [figure, value] of Object.entries(figures)) {
+      console.log(`| ${figure} | ${typeof value === 'number' ? format(value) : value} |`);
+    }
+    console.log(`\n${clean ? 'PASS' : 'FAIL'}: nothing left behind, heap within 10 % after GC`);
+    return { figures, clean };
+  } finally {
+    client.disconnect();
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 function summarize(values) {
@@ -444,7 +593,9 @@ async function main() {
   if (!existsSync(join(root, 'dist', 'main.js'))) {
     throw new Error('dist/main.js is missing: npm run bench builds it first');
   }
-  const chosen = Object.keys(scenarios).filter((name) => !only || only.includes(name));
+  const chosen = [...Object.keys(scenarios), 'churn'].filter(
+    (name) => !only || only.includes(name),
+  );
   console.log(
     `Switchboard benchmark${quick ? ' (quick)' : ''}: ${chosen.join(', ')}; ${reps} runs each, alternating; ` +
       `${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
@@ -460,6 +611,10 @@ async function main() {
   };
   try {
     for (const name of chosen) {
+      if (name === 'churn') {
+        report.scenarios.churn = await churn(workers, redis);
+        continue;
+      }
       const results = { switchboard: [], baseline: [] };
       for (let rep = 0; rep < reps; rep++) {
         const order = rep % 2 === 0 ? ['switchboard', 'baseline'] : ['baseline', 'switchboard'];

@@ -166,6 +166,42 @@ async function chat({ rate, durationMs }) {
   timers.forEach((timer) => clearInterval(timer));
 }
 
+/**
+ * Churn: for `durationMs`, clients that connect, send `rooms` joins at once and close without
+ * waiting for the replies, `concurrency` at a time. Answers the cycles done and the failures.
+ */
+async function churn({ http, prefix, durationMs, rooms, roomPool, concurrency }) {
+  const deadline = performance.now() + durationMs;
+  let cycles = 0;
+  let failed = 0;
+  let seq = 0;
+  const one = async () => {
+    while (performance.now() < deadline) {
+      const user = `${prefix}${seq++}`;
+      try {
+        const url = await ticket(http, user);
+        await new Promise((resolve, reject) => {
+          const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
+          socket.on('error', reject);
+          socket.on('close', resolve);
+          socket.once('message', () => {
+            for (let i = 0; i < rooms; i++) {
+              const room = `churn-${Math.floor(Math.random() * roomPool)}`;
+              socket.send(JSON.stringify({ type: 'room.join', data: { room } }));
+            }
+            socket.close();
+          });
+        });
+        cycles += 1;
+      } catch {
+        failed += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, one));
+  return { cycles, failed };
+}
+
 process.on('message', async ({ id, cmd, args }) => {
   let result = null;
   if (cmd === 'connect') {
@@ -190,6 +226,8 @@ process.on('message', async ({ id, cmd, args }) => {
     latencies = [];
   } else if (cmd === 'chat') {
     await chat(args);
+  } else if (cmd === 'churn') {
+    result = await churn(args);
   } else if (cmd === 'count') {
     result = { received };
   } else if (cmd === 'report') {
