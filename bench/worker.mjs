@@ -182,8 +182,15 @@ async function churn({ http, prefix, durationMs, rooms, roomPool, concurrency })
         const url = await ticket(http, user);
         await new Promise((resolve, reject) => {
           const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
+          const timer = setTimeout(() => {
+            socket.terminate();
+            reject(new Error('timeout'));
+          }, 10000);
           socket.on('error', reject);
-          socket.on('close', resolve);
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
           socket.once('message', () => {
             for (let i = 0; i < rooms; i++) {
               const room = `churn-${Math.floor(Math.random() * roomPool)}`;

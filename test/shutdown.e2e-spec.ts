@@ -1,5 +1,7 @@
 import { CloseCode } from '@app/protocol';
+import Redis from 'ioredis';
 import { hsToken } from './support/jwt';
+import { suiteRedis, testPrefix } from './support/redis';
 import { spawnServer } from './support/server-process';
 import { type Closed, TestClient, within } from './support/ws-client';
 
@@ -70,4 +72,45 @@ describe('graceful shutdown', () => {
     },
     30_000,
   );
+});
+
+/** A clean shutdown in cluster mode leaves nothing in Redis for another instance to purge. */
+describe('graceful shutdown in cluster mode', () => {
+  it('removes its presence, registry entries and indexes, and gives its lease up', async () => {
+    const redis = await suiteRedis();
+    const prefix = testPrefix();
+    const client = new Redis(redis.url);
+    const server = await spawnServer({
+      JWT_SECRET: SECRET,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      SHUTDOWN_DRAIN_MS: '500',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+    });
+    const clients: TestClient[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const token = await hsToken({ sub: `leaving-${i}` }, SECRET);
+        const opened = new TestClient(server.ws, { headers: { authorization: `Bearer ${token}` } });
+        await within(opened.nextOfType('welcome'), 'welcome');
+        for (const room of ['shared', `own-${i}`]) {
+          opened.send({ type: 'room.join', data: { room } });
+          await opened.nextOfType('room.joined');
+        }
+        clients.push(opened);
+      }
+      const keys = async (): Promise<string[]> => (await client.keys(`${prefix}*`)).sort();
+      expect((await keys()).filter((key) => key.includes('presence:'))).toHaveLength(21);
+
+      server.child.kill('SIGTERM');
+      expect(await within(server.exited, 'exit', 6000)).toEqual({ code: 0, signal: null });
+      // Left: the rate-limit windows, which expire by themselves. Nothing else.
+      expect((await keys()).filter((key) => !key.startsWith(`${prefix}rl:`))).toEqual([]);
+    } finally {
+      clients.forEach((opened) => opened.close());
+      client.disconnect();
+      await server.stop('SIGKILL');
+      await redis.stop();
+    }
+  }, 30_000);
 });

@@ -36,6 +36,8 @@ export class RealtimeGateway
   private readonly timers: NodeJS.Timeout[] = [];
   /** Registry entries of closed sockets that could not be removed (Redis was out of reach). */
   private readonly unregistered = new Map<string, ConnectionEntry>();
+  /** Clean-ups of closed sockets still running (Redis round trips). */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -154,14 +156,20 @@ export class RealtimeGateway
     for (const timer of this.timers) {
       clearInterval(timer);
     }
-    // This instance's entries go while Redis is still connected; when they all went, the lease
-    // is given up, otherwise another instance purges what is left once it expires.
+    // This instance's entries go while Redis is still connected: those of the sockets still open,
+    // and those of the sockets closed by the drain whose clean-up is still running. When they
+    // all went, the lease is given up; otherwise another instance purges what is left.
     const connections = [...this.hub.all()];
-    await Promise.allSettled(connections.map((connection) => this.rooms.leaveAll(connection)));
-    const removed = await Promise.allSettled(
-      connections.map((connection) => this.registry.remove(this.entryOf(connection))),
-    );
-    if (this.lease && removed.every((result) => result.status === 'fulfilled')) {
+    const removed = await Promise.allSettled([
+      ...connections.map((connection) => this.rooms.leaveAll(connection)),
+      ...connections.map((connection) => this.registry.remove(this.entryOf(connection))),
+    ]);
+    await Promise.allSettled([...this.cleanups]);
+    const clean =
+      removed.every((result) => result.status === 'fulfilled') &&
+      this.unregistered.size === 0 &&
+      !this.rooms.hasUnremoved;
+    if (this.lease && clean) {
       await this.lease
         .release()
         .catch((error: unknown) =>
@@ -250,17 +258,25 @@ export class RealtimeGateway
       }),
     );
     const entry = this.entryOf(connection);
-    this.registry.remove(entry).catch((error: unknown) => {
-      this.unregistered.set(entry.connectionId, entry);
-      this.logger.warn({
-        msg: 'connection not unregistered yet; retried when Redis is back',
-        connectionId: connection.id,
-        err: error,
-      });
-    });
+    this.track(
+      this.registry.remove(entry).catch((error: unknown) => {
+        this.unregistered.set(entry.connectionId, entry);
+        this.logger.warn({
+          msg: 'connection not unregistered yet; retried when Redis is back',
+          connectionId: connection.id,
+          err: error,
+        });
+      }),
+    );
     // A message still in flight may be joining a room: leave the rooms once it has finished, so
     // that whatever it did is undone (messages queued behind it are dropped).
-    void connection.idle().then(() => this.rooms.leaveAll(connection));
+    this.track(connection.idle().then(() => this.rooms.leaveAll(connection)));
+  }
+
+  /** Keeps a closed socket's clean-up (which handles its own errors) in view until it settles. */
+  private track(cleanup: Promise<void>): void {
+    this.cleanups.add(cleanup);
+    void cleanup.finally(() => this.cleanups.delete(cleanup));
   }
 
   private entryOf(connection: Connection): ConnectionEntry {

@@ -182,6 +182,11 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** Whether presence entries of closed sockets wait for Redis to come back. */
+  get hasUnremoved(): boolean {
+    return this.unremoved.size > 0;
+  }
+
   /**
    * Writes this instance's presence back after Redis lost it (or after another instance purged
    * this one). Members announced as gone by the purge are announced again.
