@@ -3,21 +3,28 @@ import { startApp, type TestApp } from './support/app';
 import { hsToken, seconds } from './support/jwt';
 import { connected, type TestClient, within } from './support/ws-client';
 
-/** Session lifecycle with short-lived tokens (SPEC §6 session.*, §7 4002). */
-describe('session lifecycle', () => {
-  let app: TestApp;
+/** An app with `env` for the enclosing describe, and a way to connect to it with a token. */
+function useApp(env: Record<string, string>) {
+  const booted: { app: TestApp } = { app: undefined as unknown as TestApp };
   const clients: TestClient[] = [];
   beforeAll(async () => {
-    app = await startApp({ JWT_CLOCK_TOLERANCE_S: '0' });
+    booted.app = await startApp(env);
   });
   afterEach(() => clients.splice(0).forEach((c) => c.close()));
-  afterAll(() => app.close());
+  afterAll(() => booted.app.close());
+  return {
+    booted,
+    async connect(token: string): Promise<TestClient> {
+      const client = await connected((await booted.app.ticket(token)).url);
+      clients.push(client);
+      return client;
+    },
+  };
+}
 
-  async function connect(token: string): Promise<TestClient> {
-    const client = await connected((await app.ticket(token)).url);
-    clients.push(client);
-    return client;
-  }
+/** Session lifecycle with short-lived tokens (SPEC §6 session.*, §7 4002). */
+describe('session lifecycle', () => {
+  const { booted, connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '0' });
 
   it('warns with session.expiring 60 s before the token expires, then closes with 4002 at expiry', async () => {
     const exp = seconds() + 62;
@@ -55,7 +62,7 @@ describe('session lifecycle', () => {
     const newToken = await hsToken({ sub: 'mover', sid: 'new-sid' });
     client.send({ type: 'session.refresh', data: { token: newToken } });
     await client.nextOfType('session.refreshed');
-    const logout = await fetch(`${app.http}/auth/logout`, {
+    const logout = await fetch(`${booted.app.http}/auth/logout`, {
       method: 'POST',
       headers: { authorization: `Bearer ${newToken}` },
     });
@@ -81,19 +88,7 @@ describe('session lifecycle', () => {
 
 /** `session.expiring` when less than a minute is left, and its timing with a clock tolerance. */
 describe('session.expiring with JWT_CLOCK_TOLERANCE_S=30', () => {
-  let app: TestApp;
-  const clients: TestClient[] = [];
-  beforeAll(async () => {
-    app = await startApp({ JWT_CLOCK_TOLERANCE_S: '30' });
-  });
-  afterEach(() => clients.splice(0).forEach((c) => c.close()));
-  afterAll(() => app.close());
-
-  async function connect(token: string): Promise<TestClient> {
-    const client = await connected((await app.ticket(token)).url);
-    clients.push(client);
-    return client;
-  }
+  const { connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '30' });
 
   it('warns right after the welcome when less than a minute is left at connect', async () => {
     const exp = seconds() + 20;
