@@ -278,9 +278,13 @@ describe('WebSocket handshake limits (SPEC §5 rows 3, 4, 5, 7)', () => {
 
   it('7: a ticket redeemed after its token expired closes with 4002', () =>
     withApp({ JWT_CLOCK_TOLERANCE_S: '0' }, async (app) => {
-      const token = await app.devToken('short', { ttl: 1 });
+      // exp is in whole seconds: start at a second's beginning, so the token has a full second
+      // for its ticket, then wait until just past exp.
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000)));
+      const exp = seconds() + 1;
+      const token = await hsToken({ sub: 'short', exp });
       const { url: ticketUrl } = await app.ticket(token);
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await new Promise((resolve) => setTimeout(resolve, exp * 1000 + 20 - Date.now()));
       const client = new TestClient(ticketUrl);
       clients.push(client);
       expect((await within(client.closed, 'close')).code).toBe(CloseCode.SessionExpired);

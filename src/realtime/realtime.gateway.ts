@@ -79,8 +79,12 @@ export class RealtimeGateway
     );
     // Redis lost this instance's entries (or another instance purged them): write them back.
     this.lease?.onResync(() =>
-      inBatches(this.hub.all(), WRITE_BACK_CONCURRENCY, async (connection) => {
-        await this.registry.add(this.entryOf(connection));
+      inBatches([...this.hub.all()], WRITE_BACK_CONCURRENCY, async (connection) => {
+        const entry = this.entryOf(connection);
+        await this.registry.add(entry);
+        if (this.hub.get(connection.id) === undefined) {
+          await this.registry.remove(entry); // closed meanwhile: its own removal came first
+        }
       }).then(() => this.unregistered.clear()),
     );
     this.lease?.onPurge((instanceId) => this.registry.purgeInstance(instanceId));

@@ -196,7 +196,12 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
       [...connection.rooms].map((room) => ({ connection, room })),
     );
     await inBatches(memberships, WRITE_BACK_CONCURRENCY, async ({ connection, room }) => {
-      const fresh = await this.presence.join(room, this.member(connection));
+      const member = this.member(connection);
+      const fresh = await this.presence.join(room, member);
+      if (!connection.open) {
+        await this.presence.leave(room, member); // closed meanwhile: its leaveAll came first
+        return;
+      }
       if (fresh && announce) {
         await this.announce(room, ServerMessageType.PresenceJoined, connection);
       }
