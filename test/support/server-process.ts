@@ -60,6 +60,17 @@ export async function spawnServer(
       reject(new Error(`server exited with ${code} before listening: ${stderr}`));
     });
   });
+  if (env.REDIS_URL) {
+    // In cluster mode an instance takes sockets once its lease is held (a few ms after it
+    // listens): wait for readiness, as a load balancer would.
+    const deadline = Date.now() + timeoutMs;
+    while ((await fetch(`http://127.0.0.1:${port}/health/ready`)).status !== 200) {
+      if (Date.now() > deadline) {
+        throw new Error(`server on port ${port} did not become ready within ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
   return {
     child,
     port,
