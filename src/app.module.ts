@@ -7,6 +7,7 @@ import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { CoreModule } from './core/core.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RealtimeModule, type RealtimeOptions } from './realtime/realtime.module';
 import { RedisModule } from './redis/redis.module';
@@ -22,6 +23,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         RedisModule,
         MetricsModule,
+        CoreModule,
         RateLimitModule,
         BroadcastModule,
         AuthModule,

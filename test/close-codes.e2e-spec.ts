@@ -1,6 +1,6 @@
 import { CloseCode } from '@app/protocol';
 import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { Hub } from '../src/realtime/hub';
+import { Hub } from '../src/core/hub';
 import { startApp, type TestApp, waitUntil } from './support/app';
 import { scrape } from './support/prometheus';
 import { RawWebSocket } from './support/raw-ws';

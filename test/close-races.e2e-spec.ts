@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { Hub } from '../src/realtime/hub';
+import { Hub } from '../src/core/hub';
 import { RedisConnections } from '../src/redis/redis.connections';
 import { startApp, type TestApp, waitUntil } from './support/app';
 import { hsToken } from './support/jwt';

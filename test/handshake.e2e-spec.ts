@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { CloseCode } from '@app/protocol';
-import { Hub } from '../src/realtime/hub';
+import { Hub } from '../src/core/hub';
 import { startApp, TEST_ORIGIN, type TestApp } from './support/app';
 import { hsToken, seconds } from './support/jwt';
 import { delta, scrape } from './support/prometheus';

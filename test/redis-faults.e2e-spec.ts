@@ -1,5 +1,5 @@
 import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { BroadcastUnavailableError } from '../src/broadcast/broker.interface';
+import { BroadcastUnavailableError } from '../src/core/broker/broker.interface';
 import { ConnectionRegistry } from '../src/realtime/connection-registry.interface';
 import { startApp, type TestApp, waitUntil } from './support/app';
 import { RedisServer, testPrefix } from './support/redis';

@@ -1,5 +1,5 @@
 import type { UserInfo } from '@app/protocol';
-import type { Session } from '../src/auth/session';
+import type { Session } from '../src/core/session';
 import { BroadcastService } from '../src/broadcast/broadcast.service';
 import { RoomPolicy } from '../src/realtime/rooms/room-policy';
 import { startApp, type TestApp, waitUntil } from './support/app';

@@ -14,9 +14,12 @@ import { describePresenceStore } from './contracts/presence-store.contract';
 import { describeRateLimiter } from './contracts/rate-limiter.contract';
 import { describeRevocationStore } from './contracts/revocation-store.contract';
 import { describeTicketStore } from './contracts/ticket-store.contract';
-import { suiteRedis } from './support/redis';
+import { suiteRedis, testPrefix } from './support/redis';
 import { connectRedis } from './support/redis-connections';
 import { waitUntil } from './support/app';
+import { describeBroker } from './contracts/broker.contract';
+import { MemoryBroker } from '../src/core/broker/memory.broker';
+import { RedisBroker } from '../src/core/broker/redis.broker';
 import type { RedisConnections } from '../src/redis/redis.connections';
 
 /** One contract suite per store, run against the in-memory and the Redis implementation. */
@@ -73,6 +76,44 @@ describePresenceStore('memory', () => ({
 describePresenceStore('redis', async () => {
   const redis = await connectRedis(redisUrl);
   return { store: new RedisPresenceStore(redis), close: () => redis.onApplicationShutdown() };
+});
+
+describeBroker('memory', () => ({ broker: new MemoryBroker(), close: () => undefined }));
+describeBroker('redis', async () => {
+  const redis = await connectRedis(redisUrl);
+  return { broker: new RedisBroker(redis, 'i1'), close: () => redis.onApplicationShutdown() };
+});
+
+describe('RedisBroker across instances', () => {
+  it('delivers to every other subscribed instance once, in order, and to nobody twice', async () => {
+    const prefix = testPrefix();
+    const [one, two, three] = await Promise.all(
+      [1, 2, 3].map(() => connectRedis(redisUrl, prefix)),
+    );
+    try {
+      const brokers = [
+        new RedisBroker(one, 'one'),
+        new RedisBroker(two, 'two'),
+        new RedisBroker(three, 'three'),
+      ];
+      const heard = brokers.map(() => [] as string[]);
+      brokers.forEach((broker, i) => broker.onMessage((_, message) => heard[i].push(message)));
+      await brokers[0].subscribe('room');
+      await brokers[1].subscribe('room'); // the third is not interested
+      for (let i = 0; i < 10; i++) {
+        await brokers[0].publish('room', `m${i}`);
+      }
+      await waitUntil(() => heard[1].length === 10, 'the peer to hear all ten');
+      const expected = Array.from({ length: 10 }, (_, i) => `m${i}`);
+      await brokers[2].publish('room', 'from three'); // not subscribed, still reaches the others
+      await waitUntil(() => heard[1].length === 11, 'the peer to hear the third');
+      expect(heard[0]).toEqual([...expected, 'from three']); // its own once, no echo
+      expect(heard[1]).toEqual([...expected, 'from three']);
+      expect(heard[2]).toEqual([]);
+    } finally {
+      await Promise.all([one, two, three].map((redis) => redis.onApplicationShutdown()));
+    }
+  });
 });
 
 describe('InstanceLease', () => {

@@ -8,19 +8,19 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { CloseCode, type DevTokenResponse } from '@app/protocol';
-import { BroadcastService } from '../broadcast/broadcast.service';
+import { Node } from '../core/node';
 import { AuthService } from './auth.service';
 import { DevTokenRequest } from './dev-token.dto';
 import { DevTokenService } from './dev-token.service';
 import { CurrentSession, JwtAuthGuard } from './jwt-auth.guard';
-import type { Session } from './session';
+import type { Session } from '../core/session';
 
 @Controller('auth')
 export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly devTokens: DevTokenService,
-    private readonly broadcast: BroadcastService,
+    private readonly node: Node,
   ) {}
 
   /** Development sign-in: any user id gets a token. `404` unless `DEV_AUTH`. */
@@ -39,8 +39,8 @@ export class AuthController {
   @HttpCode(HttpStatus.NO_CONTENT)
   async logout(@CurrentSession() session: Session): Promise<void> {
     await this.auth.revoke(session);
-    await this.broadcast.disconnectSession(
-      session.sessionId,
+    await this.node.close(
+      { sessionId: session.sessionId },
       CloseCode.SessionRevoked,
       'session revoked',
     );

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { BroadcastModule } from '../broadcast/broadcast.module';
 import { storeProvider } from '../redis/redis.module';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
@@ -12,7 +11,6 @@ import { Revocations } from './revocations.service';
 import { TokenVerifier } from './token-verifier.service';
 
 @Module({
-  imports: [BroadcastModule],
   controllers: [AuthController],
   providers: [
     TokenVerifier,

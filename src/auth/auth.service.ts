@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { Revocations } from './revocations.service';
-import type { Session } from './session';
+import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
 import { MAX_TOKEN_LIFETIME_S, TokenVerifier } from './token-verifier.service';
 

@@ -8,7 +8,7 @@ import {
 import type { Request } from 'express';
 import { bearerToken } from '../common/bearer';
 import { AuthService } from './auth.service';
-import type { Session } from './session';
+import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
 
 type AuthedRequest = Request & { session?: Session };

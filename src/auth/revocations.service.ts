@@ -5,7 +5,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { ClusterBus } from '../broadcast/cluster-bus';
+import { Node } from '../core/node';
 import { inBatches } from '../common/batches';
 import { ExpiringMap } from '../common/expiring-map';
 import { InstanceLease } from '../redis/instance-lease';
@@ -29,7 +29,7 @@ export class Revocations implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     @Inject(RevocationStore) private readonly store: RevocationStore,
-    private readonly bus: ClusterBus,
+    private readonly bus: Node,
     @Inject(InstanceLease) private readonly lease: InstanceLease | null,
   ) {}
 

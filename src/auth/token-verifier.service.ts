@@ -9,7 +9,8 @@ import {
 } from 'jose';
 import { sanitizeText } from '../common/sanitize';
 import { AppConfig } from '../config/app-config';
-import { type Session, sha256 } from './session';
+import { sha256 } from '../common/sha256';
+import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
 
 const MAX_USER_ID_LENGTH = 128;

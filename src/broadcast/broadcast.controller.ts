@@ -2,7 +2,7 @@ import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } fro
 import { RetryableHttpException } from '../common/errors';
 import { BroadcastRequest } from './broadcast.dto';
 import { BroadcastService, InvalidBroadcastError } from './broadcast.service';
-import { BroadcastUnavailableError } from './broker.interface';
+import { BroadcastUnavailableError } from '../core/broker/broker.interface';
 
 /**
  * `POST /api/broadcast`: the publish API for backends that are not Nest modules. A thin layer over

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { CloseCode, RESERVED_EVENT_PREFIXES } from '@app/protocol';
 import { type BroadcastTarget, MetricsService } from '../metrics/metrics.service';
-import { serverFrame } from '../realtime/frames';
-import { ALL_CHANNEL, ClusterBus, roomChannel, userChannel } from './cluster-bus';
+import { serverFrame } from '../core/frames';
+import { ALL_CHANNEL, Node, roomChannel, userChannel } from '../core/node';
 
 const EVENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 const MAX_REASON_BYTES = 123;
@@ -30,7 +30,7 @@ export class InvalidBroadcastError extends Error {
 @Injectable()
 export class BroadcastService {
   constructor(
-    private readonly bus: ClusterBus,
+    private readonly bus: Node,
     private readonly metrics: MetricsService,
   ) {}
 

@@ -1,13 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { BroadcastModule } from '../broadcast/broadcast.module';
 import { HealthController } from './health.controller';
 import { RedisHealthIndicator } from './redis.health';
 import { WsHealthIndicator } from './ws.health';
 
 @Module({
   // Readiness failures are expected (drain, Redis outage) and answered with 503; no error logs.
-  imports: [TerminusModule.forRoot({ logger: false }), BroadcastModule],
+  imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
   providers: [WsHealthIndicator, RedisHealthIndicator],
 })

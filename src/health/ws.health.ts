@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { Hub } from '../realtime/hub';
+import { Hub } from '../core/hub';
 
 /** `ws: { status, connections, draining }`: down while the instance drains. */
 @Injectable()

@@ -7,11 +7,11 @@ import {
   MAX_MESSAGE_ID_LENGTH,
   ServerMessageType,
 } from '@app/protocol';
-import { BroadcastUnavailableError } from '../broadcast/broker.interface';
+import { BroadcastUnavailableError } from '../core/broker/broker.interface';
 import { StoreUnavailableError } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { type Connection, ConnectionClosedError } from './connection';
-import { errorFrame, serverFrame } from './frames';
+import { type Connection, ConnectionClosedError } from '../core/connection';
+import { errorFrame, serverFrame } from '../core/frames';
 import { ClientError } from './messages/client-error';
 import {
   PingData,

@@ -5,17 +5,17 @@ import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, ServerMessageType, type WelcomeData } from '@app/protocol';
 import { AuthService } from '../auth/auth.service';
-import { ClusterBus } from '../broadcast/cluster-bus';
+import { Node } from '../core/node';
 import { inBatches } from '../common/batches';
 import { AppConfig } from '../config/app-config';
 import { Instance } from '../config/instance';
 import { MetricsService } from '../metrics/metrics.service';
 import { InstanceLease } from '../redis/instance-lease';
 import { RedisConnections } from '../redis/redis.connections';
-import { Connection } from './connection';
+import { Connection } from '../core/connection';
 import { ConnectionRegistry, type ConnectionEntry } from './connection-registry.interface';
-import { serverFrame } from './frames';
-import { Hub } from './hub';
+import { serverFrame } from '../core/frames';
+import { Hub } from '../core/hub';
 import { MessageRouter } from './message-router';
 import { RoomsService } from './rooms/rooms.service';
 import { SessionLifecycle } from './session-lifecycle';
@@ -47,7 +47,7 @@ export class RealtimeGateway
     private readonly rooms: RoomsService,
     private readonly auth: AuthService,
     @Inject(ConnectionRegistry) private readonly registry: ConnectionRegistry,
-    private readonly bus: ClusterBus,
+    private readonly bus: Node,
     private readonly instance: Instance,
     @Inject(InstanceLease) private readonly lease: InstanceLease | null,
     private readonly metrics: MetricsService,

@@ -1,6 +1,5 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
-import { BroadcastModule } from '../broadcast/broadcast.module';
 import { storeProvider } from '../redis/redis.module';
 import { TicketsModule } from '../tickets/tickets.module';
 import { ConnectionRegistry } from './connection-registry.interface';
@@ -28,7 +27,7 @@ export class RealtimeModule {
   static forRoot(options: RealtimeOptions = {}): DynamicModule {
     return {
       module: RealtimeModule,
-      imports: [AuthModule, TicketsModule, BroadcastModule],
+      imports: [AuthModule, TicketsModule],
       providers: [
         WsGuard,
         HandshakeObserver,

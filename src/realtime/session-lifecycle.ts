@@ -2,9 +2,9 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { CloseCode, ErrorCode, ServerMessageType } from '@app/protocol';
 import { AuthService } from '../auth/auth.service';
 import { TokenError } from '../auth/token.errors';
-import type { Connection } from './connection';
-import { serverFrame } from './frames';
-import { Hub } from './hub';
+import type { Connection } from '../core/connection';
+import { serverFrame } from '../core/frames';
+import { Hub } from '../core/hub';
 import { ClientError } from './messages/client-error';
 
 /** `session.expiring` goes out this long before the session ends. */

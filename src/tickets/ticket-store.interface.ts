@@ -1,4 +1,4 @@
-import type { Session } from '../auth/session';
+import type { Session } from '../core/session';
 
 /** What a ticket stands for: the session it was issued to. */
 export type TicketClaims = Session;

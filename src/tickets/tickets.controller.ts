@@ -2,7 +2,7 @@ import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@n
 import type { Request } from 'express';
 import type { TicketResponse } from '@app/protocol';
 import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
-import type { Session } from '../auth/session';
+import type { Session } from '../core/session';
 import { AppConfig } from '../config/app-config';
 import { TicketsService } from './tickets.service';
 

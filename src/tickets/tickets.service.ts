@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { sha256, type Session } from '../auth/session';
+import { sha256 } from '../common/sha256';
+import type { Session } from '../core/session';
 import { RetryableHttpException } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';

@@ -1,4 +1,4 @@
-import type { Session } from '../../auth/session';
+import type { Session } from '../../core/session';
 import { ClaimsRoomPolicy, globMatches } from './room-policy';
 
 const session = (rooms: string[] | null): Session => ({

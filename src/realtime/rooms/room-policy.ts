@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Session } from '../../auth/session';
+import type { Session } from '../../core/session';
 
 /**
  * Decides who may join which room. The default, `ClaimsRoomPolicy`, follows the token's `rooms`

@@ -7,16 +7,16 @@ import {
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, ServerMessageType, type UserInfo } from '@app/protocol';
-import { ClusterBus, roomChannel } from '../../broadcast/cluster-bus';
+import { Node, roomChannel } from '../../core/node';
 import { sanitizeText } from '../../common/sanitize';
 import { Instance } from '../../config/instance';
 import { inBatches } from '../../common/batches';
 import { ExpiringMap } from '../../common/expiring-map';
 import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { InstanceLease } from '../../redis/instance-lease';
-import type { Connection } from '../connection';
-import { serverFrame } from '../frames';
-import { Hub } from '../hub';
+import type { Connection } from '../../core/connection';
+import { serverFrame } from '../../core/frames';
+import { Hub } from '../../core/hub';
 import { ClientError } from '../messages/client-error';
 import { MAX_TEXT_LENGTH } from '../messages/client-messages.dto';
 import { type PresenceMember, PresenceStore } from '../presence/presence-store.interface';
@@ -51,7 +51,7 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly hub: Hub,
-    private readonly bus: ClusterBus,
+    private readonly bus: Node,
     private readonly instance: Instance,
     private readonly policy: RoomPolicy,
     @Inject(PresenceStore) private readonly presence: PresenceStore,

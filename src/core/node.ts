@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Instance } from '../config/instance';
 import { MetricsService } from '../metrics/metrics.service';
-import type { Connection } from '../realtime/connection';
-import { Hub } from '../realtime/hub';
-import { BroadcastUnavailableError, Broker } from './broker.interface';
+import type { Connection } from './connection';
+import { Hub } from './hub';
+import { BroadcastUnavailableError, Broker } from './broker/broker.interface';
 
 /** Channels every instance listens to. */
 const ALL = 'all';
@@ -24,9 +24,10 @@ interface CloseCommand {
 }
 
 /**
- * Moves events and disconnects between the hub (this instance's sockets) and the broker (other
- * instances). A message on the wire is one header line and the payload:
- * `<kind>|<origin>|<published at ms>|<except connection id, or a notice's topic>\n<payload>`,
+ * The node: this instance's hub (its sockets) joined to the broker (every instance). Events,
+ * disconnects and notices go out through the broker and come back through its handler, in both
+ * modes alike, and the handler serves the local sockets. A message is one header line and the
+ * payload: `<kind>|<published at ms>|<except connection id, or a notice's topic>\n<payload>`,
  * so an event frame is serialized once by its publisher and sent on as-is by every instance that
  * receives it.
  *
@@ -35,8 +36,8 @@ interface CloseCommand {
  * interest, not with the number of instances.
  */
 @Injectable()
-export class ClusterBus implements OnModuleInit {
-  private readonly logger = new Logger(ClusterBus.name);
+export class Node implements OnModuleInit {
+  private readonly logger = new Logger(Node.name);
   private readonly noticeHandlers = new Map<string, (payload: string) => void>();
 
   constructor(
@@ -80,10 +81,10 @@ export class ClusterBus implements OnModuleInit {
   }
 
   /**
-   * Sends an event frame to every matching socket in the cluster: hands it to the broker first,
-   * then serves local sockets while the broker works, then waits for the broker's answer.
+   * Sends an event frame to every matching socket in the cluster, through the broker, which
+   * serves this instance's sockets as it publishes (see `Broker`).
    *
-   * @throws BroadcastUnavailableError (local sockets have not been served then).
+   * @throws BroadcastUnavailableError (nothing was sent then).
    */
   async publishEvents(
     channels: readonly string[],
@@ -91,19 +92,8 @@ export class ClusterBus implements OnModuleInit {
     exceptConnectionId = '',
   ): Promise<void> {
     this.assertAvailable();
-    const publishedAt = Date.now();
-    const header = this.header('e', exceptConnectionId, publishedAt);
-    const published = channels.map((channel) =>
-      this.broker.publish(channel, `${header}\n${frame}`),
-    );
-    // Attach handlers now: a rejection must not go unhandled while the local loop runs.
-    const settled = Promise.all(published);
-    settled.catch(() => undefined);
-    for (const channel of channels) {
-      this.deliver(channel, frame, exceptConnectionId);
-    }
-    this.metrics.delivered(publishedAt);
-    await settled;
+    const message = `${this.header('e', exceptConnectionId)}\n${frame}`;
+    await Promise.all(channels.map((channel) => this.broker.publish(channel, message)));
   }
 
   /** Closes the sockets of a user, a session or one connection, on whichever instance holds them. */
@@ -125,15 +115,16 @@ export class ClusterBus implements OnModuleInit {
     } else {
       channel = userChannel(target.userId);
     }
-    this.closeLocal(channel, command);
-    if (!('instanceId' in target && target.instanceId === this.instance.id)) {
-      await this.broker.publish(channel, `${this.header('c', '')}\n${JSON.stringify(command)}`);
+    if ('instanceId' in target && target.instanceId === this.instance.id) {
+      this.closeLocal(channel, command); // a socket of this instance: nobody else to tell
+      return;
     }
+    await this.broker.publish(channel, `${this.header('c', '')}\n${JSON.stringify(command)}`);
   }
 
   /**
-   * Tells every other instance something that is not for sockets (e.g. a revocation to keep in
-   * memory), on the control channel. The publisher acts on it itself.
+   * Tells every instance, this one included, something that is not for sockets (e.g. a
+   * revocation to keep in memory), on the control channel.
    *
    * @throws BroadcastUnavailableError
    */
@@ -142,20 +133,20 @@ export class ClusterBus implements OnModuleInit {
     await this.broker.publish(CONTROL, `${this.header('n', topic)}\n${payload}`);
   }
 
-  /** Handles the notices of one topic that other instances send. */
+  /** Handles the notices of one topic. */
   onNotice(topic: string, handler: (payload: string) => void): void {
     this.noticeHandlers.set(topic, handler);
   }
 
-  /** Fail before serving local sockets, so a call either goes everywhere or reports that it did not. */
+  /** Fails before anything is sent, so a call either goes everywhere or reports that it did not. */
   private assertAvailable(): void {
     if (!this.broker.available) {
       throw new BroadcastUnavailableError();
     }
   }
 
-  private header(kind: Kind, except: string, publishedAt = Date.now()): string {
-    return `${kind}|${this.instance.id}|${publishedAt}|${except}`;
+  private header(kind: Kind, except: string): string {
+    return `${kind}|${Date.now()}|${except}`;
   }
 
   private instanceChannel(instanceId: string): string {
@@ -164,10 +155,7 @@ export class ClusterBus implements OnModuleInit {
 
   private receive(channel: string, message: string): void {
     const newline = message.indexOf('\n');
-    const [kind, origin, publishedAt, except] = message.slice(0, newline).split('|');
-    if (origin === this.instance.id) {
-      return;
-    }
+    const [kind, publishedAt, except] = message.slice(0, newline).split('|');
     const payload = message.slice(newline + 1);
     if (kind === 'e') {
       this.deliver(channel, payload, except);

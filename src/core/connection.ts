@@ -1,6 +1,6 @@
 import { WebSocket } from 'ws';
 import { CloseCode } from '@app/protocol';
-import type { Session } from '../auth/session';
+import type { Session } from './session';
 import type { MetricsService } from '../metrics/metrics.service';
 import { FloodGuard } from './flood-guard';
 

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 /** Who is on the other end of a token, ticket or socket. */
 export interface Session {
   userId: string;
@@ -10,8 +8,4 @@ export interface Session {
   expiresAt: number;
   /** Glob patterns of the rooms this session may join (the token's `rooms` claim); null: any. */
   rooms: string[] | null;
-}
-
-export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
 }

@@ -1,22 +1,27 @@
 import { Logger } from '@nestjs/common';
-import type { RedisConnections } from '../redis/redis.connections';
-import { BroadcastUnavailableError, type Broker } from './broker.interface';
+import type { RedisConnections } from '../../redis/redis.connections';
+import { BroadcastUnavailableError, type Broker, type BrokerHandler } from './broker.interface';
 
-/** Redis pub/sub: publishes on the command connection, listens on the subscriber connection. */
+/**
+ * Redis pub/sub: publishes on the command connection, listens on the subscriber connection. A
+ * message on the wire is `<publishing instance id>|<message>`: this instance delivers its own
+ * publications locally as it publishes them, and skips their echo from Redis.
+ */
 export class RedisBroker implements Broker {
   private readonly logger = new Logger(RedisBroker.name);
   private readonly interest = new Set<string>();
-  private readonly handlers: Array<(channel: string, message: string) => void> = [];
-  /** Messages received from Redis, for tests and diagnostics. */
-  received = 0;
+  private readonly handlers: BrokerHandler[] = [];
+  private readonly origin: string;
 
-  constructor(private readonly redis: RedisConnections) {
+  constructor(
+    private readonly redis: RedisConnections,
+    instanceId: string,
+  ) {
+    this.origin = `${instanceId}|`;
     const prefixLength = redis.prefix.length;
-    redis.subscriber.on('message', (channel: string, message: string) => {
-      this.received += 1;
-      const logical = channel.slice(prefixLength);
-      for (const handler of this.handlers) {
-        handler(logical, message);
+    redis.subscriber.on('message', (channel: string, wire: string) => {
+      if (!wire.startsWith(this.origin)) {
+        this.deliver(channel.slice(prefixLength), wire.slice(wire.indexOf('|') + 1));
       }
     });
     redis.onSubscriberReady(() => void this.resubscribe());
@@ -30,8 +35,15 @@ export class RedisBroker implements Broker {
     if (this.redis.command.status !== 'ready') {
       throw new BroadcastUnavailableError();
     }
+    // Handed to Redis first (the command is written now), then the local send loop runs while
+    // Redis works: serving local sockets first would make every other instance wait for it.
+    const sent = this.redis.command.publish(this.redis.prefix + channel, this.origin + message);
+    sent.catch(() => undefined); // awaited below; no unhandled rejection while the loop runs
+    if (this.interest.has(channel)) {
+      this.deliver(channel, message);
+    }
     try {
-      await this.redis.command.publish(this.redis.prefix + channel, message);
+      await sent;
     } catch (error) {
       throw new BroadcastUnavailableError({ cause: error });
     }
@@ -47,8 +59,14 @@ export class RedisBroker implements Broker {
     await this.apply(() => this.redis.subscriber.unsubscribe(this.redis.prefix + channel));
   }
 
-  onMessage(handler: (channel: string, message: string) => void): void {
+  onMessage(handler: BrokerHandler): void {
     this.handlers.push(handler);
+  }
+
+  private deliver(channel: string, message: string): void {
+    for (const handler of this.handlers) {
+      handler(channel, message);
+    }
   }
 
   /** While the subscriber is down the change is only recorded; `resubscribe` applies it later. */
