@@ -12,6 +12,7 @@ export default tseslint.config(
       'test-artifacts/',
       'eslint.config.mjs',
       'jest.config.js',
+      '.dependency-cruiser.cjs',
     ],
   },
   eslint.configs.recommended,
