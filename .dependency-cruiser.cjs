@@ -1,5 +1,5 @@
 /**
- * The dependency rules of src/ (npm run lint runs them; test/lint-rules.e2e-spec.ts shows that they
+ * The dependency rules of src/ (npm run lint runs them; test/system/lint-rules.e2e-spec.ts shows that they
  * bite). Folders of src/ form layers: each may import only the folders before it in LAYERS, so a
  * cycle between folders cannot form, and the core knows no feature. libs/ never imports src/.
  */

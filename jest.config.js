@@ -1,4 +1,11 @@
-/** @type {import('jest').Config} */
+/**
+ * Three tiers, each runnable alone (npm run test:unit | test:integration | test:system):
+ * - unit: specs beside the code, no I/O, milliseconds;
+ * - integration: a real redis-server the suite starts, app instances in this process, real sockets;
+ * - system: processes (the built server, SIGKILL, SIGTERM), nginx, Chromium, the Docker build
+ *   replayed, the lint rules.
+ * @type {import('jest').Config}
+ */
 const common = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   moduleFileExtensions: ['ts', 'js', 'json'],
@@ -18,6 +25,11 @@ module.exports = {
       displayName: 'unit',
       testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts'],
     },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.e2e-spec.ts'],
+    },
+    { ...common, displayName: 'system', testMatch: ['<rootDir>/test/system/**/*.e2e-spec.ts'] },
   ],
 };

@@ -4,7 +4,7 @@ import type { WebSocketFactory } from './types';
 /**
  * Reconnect timing, with fake timers. The ticket request fails at the network level, so no socket
  * is ever opened here; the close-code reactions are tested against a real server in
- * test/client-sdk.e2e-spec.ts.
+ * test/integration/client-sdk.e2e-spec.ts.
  */
 describe('SwitchboardClient reconnect timing', () => {
   beforeEach(() => jest.useFakeTimers());

@@ -1,6 +1,6 @@
 import { CloseCode } from '@app/protocol';
-import { startApp } from './support/app';
-import { connected, TestClient, within } from './support/ws-client';
+import { startApp } from '../support/app';
+import { connected, TestClient, within } from '../support/ws-client';
 
 describe('logs (SPEC §8)', () => {
   it('log accepts and closes as JSON lines, and never a ticket, token, Authorization or Cookie', async () => {

@@ -1,8 +1,8 @@
 import { CloseCode, type ErrorData } from '@app/protocol';
-import { startApp, type TestApp } from './support/app';
-import { RawWebSocket } from './support/raw-ws';
-import { suiteRedis, testPrefix } from './support/redis';
-import { connected, type TestClient, within } from './support/ws-client';
+import { startApp, type TestApp } from '../support/app';
+import { RawWebSocket } from '../support/raw-ws';
+import { suiteRedis, testPrefix } from '../support/redis';
+import { connected, type TestClient, within } from '../support/ws-client';
 
 type Case =
   | { name: string; send: unknown; error: string; fields?: string[]; raw?: false }
@@ -291,7 +291,7 @@ describe.each(MODES)('bad messages (%s mode)', (_mode, cluster) => {
   });
 
   it('refuses a room outside the token’s rooms claim with forbidden', async () => {
-    const { hsToken } = await import('./support/jwt');
+    const { hsToken } = await import('../support/jwt');
     const client = await member(
       await hsToken({ sub: `claim${++seq}`, rooms: ['lobby', 'team-42:*'] }),
     );

@@ -1,9 +1,9 @@
 import { CloseCode } from '@app/protocol';
-import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { startApp, type TestApp, waitUntil } from './support/app';
-import { hsToken, seconds } from './support/jwt';
-import { delta, parseMetrics, scrape } from './support/prometheus';
-import { connected, TestClient, within } from './support/ws-client';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { hsToken, seconds } from '../support/jwt';
+import { delta, parseMetrics, scrape } from '../support/prometheus';
+import { connected, TestClient, within } from '../support/ws-client';
 
 const TOKEN = 'metrics-token-0123456789';
 

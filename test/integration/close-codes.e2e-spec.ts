@@ -1,10 +1,10 @@
 import { CloseCode } from '@app/protocol';
-import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { Hub } from '../src/core/hub';
-import { startApp, type TestApp, waitUntil } from './support/app';
-import { scrape } from './support/prometheus';
-import { RawWebSocket } from './support/raw-ws';
-import { connected, type TestClient } from './support/ws-client';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { Hub } from '../../src/core/hub';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { scrape } from '../support/prometheus';
+import { RawWebSocket } from '../support/raw-ws';
+import { connected, type TestClient } from '../support/ws-client';
 
 /**
  * Metrics and logs record the close code the server sent, not the 1006 that a client which never

@@ -1,10 +1,10 @@
 import WebSocket from 'ws';
 import { type ConnectionState, SwitchboardClient, type WebSocketFactory } from '@app/client';
 import { CloseCode } from '@app/protocol';
-import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { startApp, type TestApp, waitUntil } from './support/app';
-import { hsToken, seconds } from './support/jwt';
-import { TcpProxy } from './support/tcp-proxy';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { hsToken, seconds } from '../support/jwt';
+import { TcpProxy } from '../support/tcp-proxy';
 
 /** The SDK against a real server: every close code of SPEC §7 drives the documented reaction. */
 describe('client SDK', () => {

@@ -1,7 +1,7 @@
 import { CloseCode, type ErrorData } from '@app/protocol';
-import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { startApp, type TestApp } from './support/app';
-import { connected, type TestClient, within } from './support/ws-client';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { startApp, type TestApp } from '../support/app';
+import { connected, type TestClient, within } from '../support/ws-client';
 
 describe('flow control (SPEC §6, §7)', () => {
   let app: TestApp;

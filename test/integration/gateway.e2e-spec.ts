@@ -1,9 +1,9 @@
 import { CloseCode } from '@app/protocol';
-import { AuthService } from '../src/auth/auth.service';
-import { RevocationStore } from '../src/auth/revocation-store.interface';
-import { Hub } from '../src/core/hub';
-import { startApp, type TestApp } from './support/app';
-import { connected, type TestClient, within } from './support/ws-client';
+import { AuthService } from '../../src/auth/auth.service';
+import { RevocationStore } from '../../src/auth/revocation-store.interface';
+import { Hub } from '../../src/core/hub';
+import { startApp, type TestApp } from '../support/app';
+import { connected, type TestClient, within } from '../support/ws-client';
 
 describe('gateway: accepted sockets', () => {
   let app: TestApp;

@@ -1,8 +1,8 @@
 import { CloseCode } from '@app/protocol';
-import { Nginx } from './support/nginx';
-import { RedisServer, testPrefix } from './support/redis';
-import { type ServerProcess, spawnServer } from './support/server-process';
-import { connected, type TestClient, within } from './support/ws-client';
+import { Nginx } from '../support/nginx';
+import { RedisServer, testPrefix } from '../support/redis';
+import { type ServerProcess, spawnServer } from '../support/server-process';
+import { connected, type TestClient, within } from '../support/ws-client';
 
 const API_KEY = 'nginx-test-broadcast-key-0123456789abcdef';
 

@@ -1,4 +1,4 @@
-import { startApp, type TestApp } from './support/app';
+import { startApp, type TestApp } from '../support/app';
 
 const API_KEY = 'broadcast-key-that-is-at-least-32-chars';
 const nested = (levels: number): string => `${'['.repeat(levels)}1${']'.repeat(levels)}`;

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDockerfile, replayDockerfile } from './support/dockerfile';
-import { spawnServer } from './support/server-process';
+import { parseDockerfile, replayDockerfile } from '../support/dockerfile';
+import { spawnServer } from '../support/server-process';
 
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '..', '..');
 
 /**
  * The image builds and runs (SPEC §10). There is no Docker engine here, so the test replays the

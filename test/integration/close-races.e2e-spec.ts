@@ -1,10 +1,10 @@
 import type Redis from 'ioredis';
-import { Hub } from '../src/core/hub';
-import { RedisConnections } from '../src/redis/redis.connections';
-import { startApp, type TestApp, waitUntil } from './support/app';
-import { hsToken } from './support/jwt';
-import { suiteRedis, testPrefix } from './support/redis';
-import { connected, type TestClient } from './support/ws-client';
+import { Hub } from '../../src/core/hub';
+import { RedisConnections } from '../../src/redis/redis.connections';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { hsToken } from '../support/jwt';
+import { suiteRedis, testPrefix } from '../support/redis';
+import { connected, type TestClient } from '../support/ws-client';
 
 /**
  * A socket that closes while its messages are still being handled leaves nothing behind (SPEC

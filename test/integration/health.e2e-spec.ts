@@ -1,7 +1,7 @@
-import { DrainService } from '../src/realtime/drain.service';
-import { startApp, type TestApp, waitUntil } from './support/app';
-import { RedisServer, testPrefix } from './support/redis';
-import { connected } from './support/ws-client';
+import { DrainService } from '../../src/realtime/drain.service';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { RedisServer, testPrefix } from '../support/redis';
+import { connected } from '../support/ws-client';
 
 async function probe(
   app: TestApp,

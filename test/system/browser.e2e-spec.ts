@@ -3,12 +3,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startApp, type TestApp } from './support/app';
-import { launchChromium } from './support/browser';
-import { freePort, suiteRedis, testPrefix } from './support/redis';
-import { spawnServer } from './support/server-process';
+import { startApp, type TestApp } from '../support/app';
+import { launchChromium } from '../support/browser';
+import { freePort, suiteRedis, testPrefix } from '../support/redis';
+import { spawnServer } from '../support/server-process';
 
-const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
+const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 const STATE = '[data-testid="state"]';
 
 /** The demo page and the client SDK in real headless Chromium, on two instances and one Redis. */

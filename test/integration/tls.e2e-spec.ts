@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startApp, type TestApp } from './support/app';
-import { connected } from './support/ws-client';
+import { startApp, type TestApp } from '../support/app';
+import { connected } from '../support/ws-client';
 
 function post(
   url: string,

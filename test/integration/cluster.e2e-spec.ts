@@ -1,11 +1,11 @@
 import { CloseCode } from '@app/protocol';
 import Redis from 'ioredis';
-import { BroadcastService } from '../src/broadcast/broadcast.service';
-import { Broker } from '../src/core/broker/broker.interface';
-import { startApp, type TestApp, waitUntil } from './support/app';
-import { hsToken, seconds } from './support/jwt';
-import { suiteRedis, testPrefix } from './support/redis';
-import { connected, type TestClient, TestClient as Client, within } from './support/ws-client';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { Broker } from '../../src/core/broker/broker.interface';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { hsToken, seconds } from '../support/jwt';
+import { suiteRedis, testPrefix } from '../support/redis';
+import { connected, type TestClient, TestClient as Client, within } from '../support/ws-client';
 
 /** Two real instances sharing one real Redis behave as one (SPEC §4, §5 rows 6–8, §8). */
 describe('cluster mode: two instances, one Redis', () => {

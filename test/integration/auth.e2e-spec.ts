@@ -1,9 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK } from 'jose';
-import { join } from 'node:path';
-import { startApp, TEST_ORIGIN, TEST_SECRET, type TestApp } from './support/app';
-import { ecKeys, hsToken, noneToken, rsaKeys, seconds, signWith, tamper } from './support/jwt';
+import { startApp, TEST_ORIGIN, type TestApp } from '../support/app';
+import { ecKeys, hsToken, noneToken, rsaKeys, seconds, signWith, tamper } from '../support/jwt';
 
 async function ticketStatus(
   app: TestApp,
@@ -252,32 +251,6 @@ describe('POST /auth/ws-ticket throttling', () => {
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(await third.json()).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
       expect((await ticketStatus(app, await app.devToken('bob'))).status).toBe(201);
-    } finally {
-      await app.close();
-    }
-  });
-});
-
-describe('npm run token', () => {
-  it('prints a token that the server with the same JWT_SECRET accepts', async () => {
-    const { execFile } = await import('node:child_process');
-    const token = await new Promise<string>((resolve, reject) =>
-      execFile(
-        'npm',
-        ['run', '-s', 'token', '--', 'cli-user', '--name', 'Cli User', '--ttl', '120'],
-        { env: { ...process.env, JWT_SECRET: TEST_SECRET }, cwd: join(__dirname, '..') },
-        (error, stdout) => (error ? reject(new Error(error.message)) : resolve(stdout.trim())),
-      ),
-    );
-    const app = await startApp();
-    try {
-      const { status } = await ticketStatus(app, token);
-      expect(status).toBe(201);
-      const [, payload] = token.split('.');
-      expect(JSON.parse(Buffer.from(payload, 'base64url').toString())).toMatchObject({
-        sub: 'cli-user',
-        name: 'Cli User',
-      });
     } finally {
       await app.close();
     }

@@ -1,7 +1,7 @@
 import { CloseCode, type ErrorData } from '@app/protocol';
-import { startApp, type TestApp } from './support/app';
-import { hsToken, seconds } from './support/jwt';
-import { connected, type TestClient, within } from './support/ws-client';
+import { startApp, type TestApp } from '../support/app';
+import { hsToken, seconds } from '../support/jwt';
+import { connected, type TestClient, within } from '../support/ws-client';
 
 /** An app with `env` for the enclosing describe, and a way to connect to it with a token. */
 function useApp(env: Record<string, string>) {

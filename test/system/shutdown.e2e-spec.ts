@@ -1,9 +1,9 @@
 import { CloseCode } from '@app/protocol';
 import Redis from 'ioredis';
-import { hsToken } from './support/jwt';
-import { suiteRedis, testPrefix } from './support/redis';
-import { spawnServer } from './support/server-process';
-import { type Closed, TestClient, within } from './support/ws-client';
+import { hsToken } from '../support/jwt';
+import { suiteRedis, testPrefix } from '../support/redis';
+import { spawnServer } from '../support/server-process';
+import { type Closed, TestClient, within } from '../support/ws-client';
 
 const SECRET = 'shutdown-test-secret-that-is-long-enough-012345';
 const CLIENTS = 200;

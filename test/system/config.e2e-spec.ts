@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { MAIN } from './support/server-process';
+import { MAIN } from '../support/server-process';
 
 function boot(
   env: Record<string, string>,

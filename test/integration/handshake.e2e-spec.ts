@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { CloseCode } from '@app/protocol';
-import { Hub } from '../src/core/hub';
-import { startApp, TEST_ORIGIN, type TestApp } from './support/app';
-import { hsToken, seconds } from './support/jwt';
-import { delta, scrape } from './support/prometheus';
-import { connected, TestClient, within } from './support/ws-client';
+import { Hub } from '../../src/core/hub';
+import { startApp, TEST_ORIGIN, type TestApp } from '../support/app';
+import { hsToken, seconds } from '../support/jwt';
+import { delta, scrape } from '../support/prometheus';
+import { connected, TestClient, within } from '../support/ws-client';
 
 /** Sends an upgrade request with `overrides` over plain TCP; resolves with the response head. */
 async function rawUpgrade(

@@ -1,0 +1,117 @@
+import type { UserInfo } from '@app/protocol';
+import { ConnectionRegistry } from '../../src/realtime/connection-registry.interface';
+import { InstanceLease } from '../../src/redis/instance-lease';
+import { startApp, type TestApp, waitUntil } from '../support/app';
+import { RedisServer, testPrefix } from '../support/redis';
+import { spawnServer } from '../support/server-process';
+import { connected, type TestClient } from '../support/ws-client';
+
+/**
+ * An instance killed with SIGKILL (the built server, as a process) next to two in-process
+ * instances on one Redis: within 2 × WS_HEARTBEAT_MS one survivor purges it, its users are not
+ * locked out, and its members are announced as gone once, cluster-wide.
+ */
+describe('an instance killed with SIGKILL', () => {
+  let redis: RedisServer;
+  let env: Record<string, string>;
+  let a: TestApp;
+  let b: TestApp;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: testPrefix(),
+      JWT_SECRET: 'kill-test-secret-that-is-long-enough-0123',
+      WS_HEARTBEAT_MS: '500',
+      WS_MESSAGES_PER_WINDOW: '1000',
+    };
+    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+  });
+  afterEach(() => clients.splice(0).forEach((client) => client.close()));
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await redis.stop();
+  });
+
+  async function connect(app: TestApp | { ws: string }, userId: string): Promise<TestClient> {
+    const { ticket } = await a.ticket(await a.devToken(userId));
+    const client = await connected(`${app.ws}?ticket=${ticket}`);
+    clients.push(client);
+    return client;
+  }
+  async function join(client: TestClient, room: string): Promise<void> {
+    client.send({ type: 'room.join', data: { room } });
+    await client.nextOfType('room.joined');
+  }
+  async function presence(client: TestClient, room: string): Promise<string[]> {
+    client.send({ type: 'presence.list', data: { room } });
+    const list = await client.nextOfType<{ members: UserInfo[] }>('presence.list');
+    return (list.data?.members ?? []).map((m) => m.id).sort();
+  }
+
+  it('forgets its connections at once for a newcomer, and its registry entries within 2 × heartbeat', async () => {
+    const doomed = await spawnServer(env);
+    try {
+      await connect(doomed, 'phoenix');
+      const registry = a.app.get<ConnectionRegistry>(ConnectionRegistry);
+      expect(await registry.ofUser('phoenix')).toHaveLength(1);
+
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      const killedAt = Date.now();
+      // The user is not locked out: a new connection on a survivor is accepted at once.
+      const onSurvivor = await connect(a, 'phoenix');
+      expect(onSurvivor.socket.readyState).toBe(onSurvivor.socket.OPEN);
+      await waitUntil(
+        async () => (await registry.ofUser('phoenix')).length === 1,
+        'the dead entry purged',
+        3000,
+      );
+      // 2 × WS_HEARTBEAT_MS, with room for a loaded machine.
+      expect(Date.now() - killedAt).toBeLessThan(2000);
+      expect((await registry.ofUser('phoenix'))[0].connectionId).toBe(
+        onSurvivor.welcome.connectionId,
+      );
+    } finally {
+      await doomed.stop('SIGKILL');
+    }
+  });
+
+  it('announces presence.left once, cluster-wide, for its members', async () => {
+    const doomed = await spawnServer(env);
+    try {
+      const onA = await connect(a, 'watcher-a');
+      const onB = await connect(b, 'watcher-b');
+      const carol = await connect(doomed, 'carol');
+      for (const client of [onA, onB, carol]) {
+        await join(client, 'wake');
+      }
+      await waitUntil(async () => (await presence(onA, 'wake')).length === 3, 'carol present');
+
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      const killedAt = Date.now();
+      const [leftA, leftB] = await Promise.all([
+        onA.nextOfType('presence.left', 3000),
+        onB.nextOfType('presence.left', 3000),
+      ]);
+      expect(Date.now() - killedAt).toBeLessThan(2000);
+      for (const left of [leftA, leftB]) {
+        expect(left.data).toEqual({ room: 'wake', user: { id: 'carol', name: 'carol' } });
+      }
+      expect(await presence(onA, 'wake')).toEqual(['watcher-a', 'watcher-b']);
+      // Each survivor renews several times more: nobody announces it a second time.
+      await Promise.all(
+        [a, b].flatMap((app) => [1, 2, 3].map(() => app.app.get(InstanceLease).renew())),
+      );
+      expect(await presence(onB, 'wake')).toEqual(['watcher-a', 'watcher-b']);
+      for (const watcher of [onA, onB]) {
+        expect(watcher.messages.filter((m) => m.type === 'presence.left')).toEqual([]);
+      }
+    } finally {
+      await doomed.stop('SIGKILL');
+    }
+  });
+});
