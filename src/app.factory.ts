@@ -10,7 +10,7 @@ import { serveDemo } from './demo/demo';
 import type { AppConfig } from './config/app-config';
 import { PinoLoggerService } from './logging/logger';
 import type { RealtimeOptions } from './realtime/realtime.module';
-import { SwitchboardWsAdapter } from './realtime/ws.adapter';
+import { SwitchboardWsAdapter } from './realtime/handshake/ws.adapter';
 
 const JSON_BODY_LIMIT = '16kb';
 /** JSON bodies nested deeper than this are refused with 400 before anything walks them. */

@@ -5,7 +5,7 @@ import type { AppConfig } from './config/app-config';
 import { ConfigError } from './config/config.error';
 import { loadConfig } from './config/config.schema';
 import { createLogger } from './logging/logger';
-import { DrainService } from './realtime/drain.service';
+import { DrainService } from './realtime/connections/drain.service';
 
 /** Extra time past SHUTDOWN_TIMEOUT_MS for closing Redis and the HTTP server before giving up. */
 const EXIT_GRACE_MS = 5_000;

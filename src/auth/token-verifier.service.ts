@@ -23,9 +23,6 @@ const MAX_NAME_LENGTH = 128;
 /** A `rooms` claim holds at most this many glob patterns, each at most this long. */
 const MAX_ROOM_PATTERNS = 64;
 const MAX_ROOM_PATTERN_LENGTH = 128;
-/** How long a fetched JWKS stays fresh, and the least time between two fetches (an unknown `kid` triggers one), in ms. */
-const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
-const JWKS_COOLDOWN_MS = 5_000;
 
 type VerificationKey = KeyObject | JWTVerifyGetKey;
 
@@ -55,8 +52,8 @@ export class TokenVerifier {
       }
       case 'jwks':
         this.key = createRemoteJWKSet(new URL(source.url), {
-          cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
-          cooldownDuration: JWKS_COOLDOWN_MS,
+          cacheMaxAge: config.timings.jwksCacheMaxAgeMs,
+          cooldownDuration: config.timings.jwksCooldownMs,
         });
         this.algorithms = ['RS256', 'ES256'];
         break;

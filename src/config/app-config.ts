@@ -46,4 +46,36 @@ export class AppConfig {
   metricsToken!: string | undefined;
   broadcastApiKey!: string | undefined;
   logLevel!: LevelWithSilent;
+  /** Internal intervals, not read from the environment: defaults in `DEFAULT_TIMINGS`. */
+  timings!: Timings;
 }
+
+/**
+ * The internal clocks of the server. Production runs the defaults; tests shorten them so that
+ * nothing waits seconds for a timer.
+ */
+export interface Timings {
+  /** The session scheduler's resolution: expiry events fire at most this late. @default 250 */
+  sessionTickMs: number;
+  /** `session.expiring` goes out this long before the token's `exp`. @default 60000 */
+  expiryWarningMs: number;
+  /** How long a fetched JWKS stays fresh. @default 600000 */
+  jwksCacheMaxAgeMs: number;
+  /** The least time between two JWKS fetches (an unknown `kid` triggers one). @default 5000 */
+  jwksCooldownMs: number;
+  /** How long an instance has to purge a dead one it claimed. @default 30000 */
+  leaseClaimMs: number;
+  /** How often each Redis link is probed with PING, and how long the answer may take. */
+  redisProbeIntervalMs: number;
+  redisProbeTimeoutMs: number;
+}
+
+export const DEFAULT_TIMINGS: Readonly<Timings> = {
+  sessionTickMs: 250,
+  expiryWarningMs: 60_000,
+  jwksCacheMaxAgeMs: 10 * 60_000,
+  jwksCooldownMs: 5_000,
+  leaseClaimMs: 30_000,
+  redisProbeIntervalMs: 5_000,
+  redisProbeTimeoutMs: 2_000,
+};

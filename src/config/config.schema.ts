@@ -1,7 +1,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
-import { AppConfig, type JwtKeySource } from './app-config';
+import { AppConfig, DEFAULT_TIMINGS, type JwtKeySource } from './app-config';
 import { ConfigError } from './config.error';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -274,6 +274,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     metricsToken,
     broadcastApiKey: secret(env, 'BROADCAST_API_KEY'),
     logLevel: logLevel as LevelWithSilent,
+    timings: { ...DEFAULT_TIMINGS },
   });
   return config;
 }

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { storeProvider } from '../redis/redis.module';
 import { Broker } from './broker/broker.interface';
 import { MemoryBroker } from './broker/memory.broker';
@@ -13,7 +14,15 @@ import { Node } from './node';
 @Global()
 @Module({
   providers: [
-    Hub,
+    {
+      provide: Hub,
+      inject: [MetricsService],
+      useFactory: (metrics: MetricsService): Hub => {
+        const hub = new Hub();
+        metrics.bindActiveConnections(() => hub.size);
+        return hub;
+      },
+    },
     Node,
     storeProvider<Broker>(
       Broker,

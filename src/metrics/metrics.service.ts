@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CloseCode } from '@app/protocol';
+import { CLIENT_MESSAGE_TYPES, CloseCode } from '@app/protocol';
 import { AppConfig } from '../config/app-config';
 
 /** The `outcome` label of `ws_connections_total` (SPEC §8). */
@@ -17,15 +17,7 @@ export type ConnectionOutcome =
 export type BroadcastTarget = 'user' | 'users' | 'room' | 'all';
 
 /** Message types counted by name; anything else is counted as `other`, to bound the labels. */
-const KNOWN_TYPES = new Set([
-  'ping',
-  'room.join',
-  'room.leave',
-  'room.message',
-  'typing',
-  'presence.list',
-  'session.refresh',
-]);
+const KNOWN_TYPES: ReadonlySet<string> = new Set(CLIENT_MESSAGE_TYPES);
 
 /**
  * Close codes counted by number: the protocol's, and 1005 (a close frame without a code). Any
@@ -159,10 +151,14 @@ export class MetricsService implements OnApplicationShutdown {
     this.spikeTimer.unref();
   }
 
-  /** Where `ws_connections_active` and `redis_up` read their values at scrape time. */
-  bindSources(active: () => number, redisUp: (() => boolean) | null): void {
-    this.activeSource = active;
-    this.redisSource = redisUp;
+  /** Where `ws_connections_active` reads its value at scrape time (the core's hub). */
+  bindActiveConnections(source: () => number): void {
+    this.activeSource = source;
+  }
+
+  /** Where `redis_up` reads its value at scrape time (the Redis connections). */
+  bindRedisUp(source: () => boolean): void {
+    this.redisSource = source;
   }
 
   handshake(outcome: ConnectionOutcome): void {

@@ -1,8 +1,8 @@
 import { Global, Module } from '@nestjs/common';
 import { storeProvider } from '../redis/redis.module';
-import { MemoryRateLimiter } from './memory-rate-limiter';
+import { MemoryRateLimiter } from './memory-rate-limiter.store';
 import { RateLimiter } from './rate-limiter.interface';
-import { RedisRateLimiter } from './redis-rate-limiter';
+import { RedisRateLimiter } from './redis-rate-limiter.store';
 
 @Global()
 @Module({

@@ -21,7 +21,7 @@ import {
 } from './messages/client-messages.dto';
 import { validateData } from './messages/validate';
 import { RoomsService } from './rooms/rooms.service';
-import { SessionLifecycle } from './session-lifecycle';
+import { SessionLifecycle } from './sessions/session-lifecycle';
 
 const ENVELOPE_KEYS = new Set(['type', 'id', 'data']);
 const MAX_TYPE_LENGTH = 64;

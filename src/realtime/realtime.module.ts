@@ -2,20 +2,23 @@ import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { storeProvider } from '../redis/redis.module';
 import { TicketsModule } from '../tickets/tickets.module';
-import { ConnectionRegistry } from './connection-registry.interface';
-import { DrainService } from './drain.service';
-import { HandshakeObserver } from './handshake.observer';
-import { MemoryConnectionRegistry } from './memory-connection-registry';
+import { ConnectionRegistry } from './connections/connection-registry.interface';
+import { ConnectionRegistrar } from './connections/connection-registrar';
+import { DrainService } from './connections/drain.service';
+import { Heartbeat } from './connections/heartbeat.service';
+import { SessionRevalidator } from './sessions/session-revalidator.service';
+import { HandshakeObserver } from './handshake/handshake.observer';
+import { MemoryConnectionRegistry } from './connections/memory-connection-registry.store';
 import { MessageRouter } from './message-router';
 import { MemoryPresenceStore } from './presence/memory-presence.store';
 import { PresenceStore } from './presence/presence-store.interface';
 import { RedisPresenceStore } from './presence/redis-presence.store';
 import { RealtimeGateway } from './realtime.gateway';
-import { RedisConnectionRegistry } from './redis-connection-registry';
+import { RedisConnectionRegistry } from './connections/redis-connection-registry.store';
 import { ClaimsRoomPolicy, RoomPolicy } from './rooms/room-policy';
 import { RoomsService } from './rooms/rooms.service';
-import { SessionLifecycle } from './session-lifecycle';
-import { WsGuard } from './ws.guard';
+import { SessionLifecycle } from './sessions/session-lifecycle';
+import { WsGuard } from './handshake/ws.guard';
 
 export interface RealtimeOptions {
   /** Who may join which room. @default ClaimsRoomPolicy (the token's `rooms` claim) */
@@ -35,6 +38,9 @@ export class RealtimeModule {
         RoomsService,
         SessionLifecycle,
         DrainService,
+        ConnectionRegistrar,
+        Heartbeat,
+        SessionRevalidator,
         RealtimeGateway,
         { provide: RoomPolicy, useClass: options.roomPolicy ?? ClaimsRoomPolicy },
         storeProvider<ConnectionRegistry>(

@@ -41,6 +41,18 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000, ARGV[1])
 `;
 
+/**
+ * One step on an instance's index (`indexKey`): field = a room or a user, value = how many of the
+ * instance's connections are there; at 0 the field goes. The purge reads the fields.
+ */
+export const INDEX_COUNT = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return n
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     switchboardLease(
@@ -56,8 +68,6 @@ declare module 'ioredis' {
   }
 }
 
-/** How long a claimer has to purge a dead instance before another instance claims it again. */
-const CLAIM_MS = 30_000;
 /** How long a purged instance is remembered, so that it knows it was purged if it comes back. */
 const KEEP_PURGED_MS = 3600_000;
 
@@ -105,10 +115,15 @@ export class InstanceLease implements BeforeApplicationShutdown {
   private renewing: Promise<void> | null = null;
   private stopped = false;
 
+  /**
+   * @param claimMs how long a claimer has to purge a dead instance before another instance
+   *   claims it again @default 30000
+   */
   constructor(
     private readonly redis: RedisConnections,
     readonly instanceId: string,
     heartbeatMs: number,
+    private readonly claimMs = 30_000,
   ) {
     this.ttlMs = Math.floor(1.5 * heartbeatMs);
     // {instances} is a hash tag: the three keys share a slot, as one script touches them all.
@@ -170,7 +185,7 @@ export class InstanceLease implements BeforeApplicationShutdown {
         this.keys.purged,
         this.instanceId,
         this.ttlMs,
-        CLAIM_MS,
+        this.claimMs,
         KEEP_PURGED_MS,
       );
     } catch (error) {

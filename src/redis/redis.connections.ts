@@ -2,10 +2,6 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import Redis, { type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../common/errors';
 
-/** How often each link is probed with PING, and how long an answer may take. */
-const PROBE_INTERVAL_MS = 5_000;
-const PROBE_TIMEOUT_MS = 2_000;
-
 /**
  * Commands fail fast while Redis is down: no offline queue, a bounded command timeout, one
  * attempt per command. The connection itself retries forever with capped, jittered backoff.
@@ -28,22 +24,27 @@ export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisConnections.name);
   readonly command: Redis;
   readonly subscriber: Redis;
-  private readonly probe: NodeJS.Timeout;
+  private readonly prober: NodeJS.Timeout;
   private wasUp = false;
   private readonly upListeners = new Set<() => void>();
   private readonly downListeners = new Set<() => void>();
 
+  /** @param probe how often each link is probed with PING, and how long an answer may take */
   constructor(
     url: string,
     readonly prefix: string,
+    private readonly probe: { intervalMs: number; timeoutMs: number } = {
+      intervalMs: 5_000,
+      timeoutMs: 2_000,
+    },
   ) {
     this.command = this.connect(url, 'command');
     this.subscriber = this.connect(url, 'subscriber');
-    this.probe = setInterval(() => {
+    this.prober = setInterval(() => {
       void this.probeLink(this.command, 'command');
       void this.probeLink(this.subscriber, 'subscriber');
-    }, PROBE_INTERVAL_MS);
-    this.probe.unref();
+    }, probe.intervalMs);
+    this.prober.unref();
   }
 
   /** Both connections are ready. */
@@ -83,7 +84,7 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.probe);
+    clearInterval(this.prober);
     await Promise.all([quit(this.command), quit(this.subscriber)]);
   }
 
@@ -131,7 +132,7 @@ export class RedisConnections implements OnApplicationShutdown {
       await Promise.race([
         redis.ping(),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('PING timed out')), PROBE_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new Error('PING timed out')), this.probe.timeoutMs);
         }),
       ]);
     } catch (error) {

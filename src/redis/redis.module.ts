@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { Instance } from '../config/instance';
+import { MetricsService } from '../metrics/metrics.service';
 import { InstanceLease } from './instance-lease';
 import { RedisConnections } from './redis.connections';
 
@@ -13,15 +14,31 @@ import { RedisConnections } from './redis.connections';
   providers: [
     {
       provide: RedisConnections,
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) =>
-        config.redisUrl ? new RedisConnections(config.redisUrl, config.redisPrefix) : null,
+      inject: [AppConfig, MetricsService],
+      useFactory: (config: AppConfig, metrics: MetricsService) => {
+        if (!config.redisUrl) {
+          return null;
+        }
+        const redis = new RedisConnections(config.redisUrl, config.redisPrefix, {
+          intervalMs: config.timings.redisProbeIntervalMs,
+          timeoutMs: config.timings.redisProbeTimeoutMs,
+        });
+        metrics.bindRedisUp(() => redis.up);
+        return redis;
+      },
     },
     {
       provide: InstanceLease,
       inject: [RedisConnections, Instance, AppConfig],
       useFactory: (redis: RedisConnections | null, instance: Instance, config: AppConfig) =>
-        redis ? new InstanceLease(redis, instance.id, config.ws.heartbeatMs) : null,
+        redis
+          ? new InstanceLease(
+              redis,
+              instance.id,
+              config.ws.heartbeatMs,
+              config.timings.leaseClaimMs,
+            )
+          : null,
     },
   ],
   exports: [RedisConnections, InstanceLease],

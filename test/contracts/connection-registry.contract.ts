@@ -2,7 +2,7 @@ import type { Awaitable } from './awaitable';
 import type {
   ConnectionEntry,
   ConnectionRegistry,
-} from '../../src/realtime/connection-registry.interface';
+} from '../../src/realtime/connections/connection-registry.interface';
 
 const entry = (
   connectionId: string,

@@ -148,11 +148,10 @@ describe('access tokens with JWT_JWKS_URL', () => {
     const second = ecKeys();
     keys = [{ ...(await exportJWK(first.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }];
     const { port } = jwks.address() as AddressInfo;
-    const app = await startApp({
-      JWT_SECRET: '',
-      JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks`,
-      DEV_AUTH: 'false',
-    });
+    const app = await startApp(
+      { JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks`, DEV_AUTH: 'false' },
+      { timings: { jwksCooldownMs: 200 } },
+    );
     try {
       expect(
         (await ticketStatus(app, await signWith(first.privateKey, 'ES256', {}, 'k1'))).status,
@@ -161,13 +160,13 @@ describe('access tokens with JWT_JWKS_URL', () => {
         (await ticketStatus(app, await signWith(first.privateKey, 'ES256', {}, 'k1'))).status,
       ).toBe(201);
       expect(fetches).toBe(1);
-      // The identity provider rotates its key; after the refetch cooldown (5 s) a token with the
-      // new kid makes the server fetch the key set again.
+      // The identity provider rotates its key; after the refetch cooldown (5 s, 200 ms here) a
+      // token with the new kid makes the server fetch the key set again.
       keys = [
         ...keys,
         { ...(await exportJWK(second.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' },
       ];
-      await new Promise((resolve) => setTimeout(resolve, 5100));
+      await new Promise((resolve) => setTimeout(resolve, 250));
       expect(
         (await ticketStatus(app, await signWith(second.privateKey, 'ES256', {}, 'k2'))).status,
       ).toBe(201);

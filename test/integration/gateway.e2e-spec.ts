@@ -2,7 +2,7 @@ import { CloseCode } from '@app/protocol';
 import { AuthService } from '../../src/auth/auth.service';
 import { RevocationStore } from '../../src/auth/revocation-store.interface';
 import { Hub } from '../../src/core/hub';
-import { startApp, type TestApp } from '../support/app';
+import { startApp, type TestApp, waitUntil } from '../support/app';
 import { connected, type TestClient, within } from '../support/ws-client';
 
 describe('gateway: accepted sockets', () => {
@@ -19,7 +19,7 @@ describe('gateway: accepted sockets', () => {
   }
 
   beforeAll(async () => {
-    app = await startApp({ WS_HEARTBEAT_MS: '300', JWT_CLOCK_TOLERANCE_S: '0' });
+    app = await startApp({ WS_HEARTBEAT_MS: '150', JWT_CLOCK_TOLERANCE_S: '0' });
   });
   afterEach(() => clients.splice(0).forEach((c) => c.close()));
   afterAll(() => app.close());
@@ -51,7 +51,7 @@ describe('gateway: accepted sockets', () => {
 
   it('keeps a client that answers pings alive across several heartbeats', async () => {
     const c = await client();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // three heartbeats
     expect(c.socket.readyState).toBe(c.socket.OPEN);
   });
 
@@ -61,7 +61,7 @@ describe('gateway: accepted sockets', () => {
     const closed = await within(c.closed, 'heartbeat termination', 3000);
     expect(closed.code).toBe(CloseCode.Abnormal);
     expect(Date.now() - started).toBeLessThan(1500);
-    await waitFor(() => app.app.get(Hub).size === 0, 'hub to forget the socket');
+    await waitUntil(() => app.app.get(Hub).size === 0, 'hub to forget the socket', 2000);
   });
 
   it('closes a socket with 4002 when its token expires', async () => {
@@ -115,13 +115,3 @@ describe('gateway: accepted sockets', () => {
     expect((await within(c.closed, 'close')).code).toBe(CloseCode.MessageTooBig);
   });
 });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -1,12 +1,12 @@
 import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
 import { RedisRevocationStore } from '../../src/auth/redis-revocation.store';
-import { MemoryRateLimiter } from '../../src/rate-limit/memory-rate-limiter';
-import { RedisRateLimiter } from '../../src/rate-limit/redis-rate-limiter';
+import { MemoryRateLimiter } from '../../src/rate-limit/memory-rate-limiter.store';
+import { RedisRateLimiter } from '../../src/rate-limit/redis-rate-limiter.store';
 import { InstanceLease } from '../../src/redis/instance-lease';
-import { MemoryConnectionRegistry } from '../../src/realtime/memory-connection-registry';
+import { MemoryConnectionRegistry } from '../../src/realtime/connections/memory-connection-registry.store';
 import { MemoryPresenceStore } from '../../src/realtime/presence/memory-presence.store';
 import { RedisPresenceStore } from '../../src/realtime/presence/redis-presence.store';
-import { RedisConnectionRegistry } from '../../src/realtime/redis-connection-registry';
+import { RedisConnectionRegistry } from '../../src/realtime/connections/redis-connection-registry.store';
 import { MemoryTicketStore } from '../../src/tickets/memory-ticket.store';
 import { RedisTicketStore } from '../../src/tickets/redis-ticket.store';
 import { describeConnectionRegistry } from '../contracts/connection-registry.contract';

@@ -4,26 +4,14 @@ import { Writable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import type { DevTokenResponse, TicketResponse } from '@app/protocol';
 import { createApp } from '../../src/app.factory';
-import type { AppConfig } from '../../src/config/app-config';
+import type { AppConfig, Timings } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/config.schema';
 import { createLogger } from '../../src/logging/logger';
 import type { RealtimeOptions } from '../../src/realtime/realtime.module';
 import { InstanceLease } from '../../src/redis/instance-lease';
 
-/** Polls `condition` every 20 ms; rejects naming `what` after `timeoutMs`. */
-export async function waitUntil(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { waitUntil } from './wait';
+import { waitUntil } from './wait';
 
 export const TEST_ORIGIN = 'http://app.test';
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -64,7 +52,14 @@ export async function startApp(
     waitForRedis = true,
     realtime = {},
     port: listenPort = 0,
-  }: { waitForRedis?: boolean; realtime?: RealtimeOptions; port?: number } = {},
+    timings = {},
+  }: {
+    waitForRedis?: boolean;
+    realtime?: RealtimeOptions;
+    port?: number;
+    /** Shorter internal clocks for this app (see `Timings`). */
+    timings?: Partial<Timings>;
+  } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -73,6 +68,7 @@ export async function startApp(
     LOG_LEVEL: 'debug',
     ...env,
   });
+  Object.assign(config.timings, timings);
   const logs = new LogCapture();
   const app = await createApp(config, createLogger(config.logLevel, logs), realtime);
   await app.listen(listenPort, '127.0.0.1');

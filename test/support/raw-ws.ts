@@ -1,3 +1,4 @@
+import { waitUntil } from './wait';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
@@ -29,7 +30,7 @@ export class RawWebSocket {
         '',
       ].join('\r\n'),
     );
-    await raw.waitFor(() => raw.buffer.indexOf('\r\n\r\n') >= 0, 'the 101 response');
+    await waitUntil(() => raw.buffer.indexOf('\r\n\r\n') >= 0, 'the 101 response');
     const end = raw.buffer.indexOf('\r\n\r\n') + 4;
     const head = raw.buffer.subarray(0, end).toString();
     if (!head.startsWith('HTTP/1.1 101')) {
@@ -57,7 +58,7 @@ export class RawWebSocket {
   /** Resolves with the code of the first close frame the server sends. */
   async closeCode(timeoutMs = 5000): Promise<number> {
     let code = -1;
-    await this.waitFor(
+    await waitUntil(
       () => {
         let offset = 0;
         while (offset + 2 <= this.buffer.length) {
@@ -84,15 +85,5 @@ export class RawWebSocket {
 
   destroy(): void {
     this.socket.destroy();
-  }
-
-  private async waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
   }
 }

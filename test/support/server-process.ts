@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitUntil } from './wait';
 
 export const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -63,13 +64,11 @@ export async function spawnServer(
   if (env.REDIS_URL) {
     // In cluster mode an instance takes sockets once its lease is held (a few ms after it
     // listens): wait for readiness, as a load balancer would.
-    const deadline = Date.now() + timeoutMs;
-    while ((await fetch(`http://127.0.0.1:${port}/health/ready`)).status !== 200) {
-      if (Date.now() > deadline) {
-        throw new Error(`server on port ${port} did not become ready within ${timeoutMs} ms`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(
+      async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
+      `the server on port ${port} to be ready`,
+      timeoutMs,
+    );
   }
   return {
     child,

@@ -1,5 +1,5 @@
 import type { UserInfo } from '@app/protocol';
-import { ConnectionRegistry } from '../../src/realtime/connection-registry.interface';
+import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../src/redis/instance-lease';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { RedisServer, testPrefix } from '../support/redis';

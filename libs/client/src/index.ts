@@ -10,10 +10,16 @@ export {
   type WebSocketLike,
 } from './types';
 export {
+  ClientMessageType,
   CloseCode,
   closeAction,
   ErrorCode,
+  type RoomMembersData,
+  type RoomMessageData,
+  type RoomUserData,
   type ServerMessage,
+  ServerMessageType,
+  type SessionExpiryData,
   type UserInfo,
   type WelcomeData,
 } from '@app/protocol';

@@ -1,11 +1,14 @@
 import {
+  ClientMessageType,
   closeAction,
   CloseCode,
   type ErrorData,
   retryAfterSeconds,
+  type RoomMembersData,
   type ServerMessage,
+  ServerMessageType,
+  type SessionExpiryData,
   type TicketResponse,
-  type UserInfo,
   type WelcomeData,
 } from '@app/protocol';
 import { Backoff } from './backoff';
@@ -159,33 +162,33 @@ export class SwitchboardClient {
   }
 
   /** Joins a room; it is joined again after every reconnect until `leave`. */
-  async join(room: string): Promise<{ room: string; members: UserInfo[] }> {
-    const joined = await this.request<{ room: string; members: UserInfo[] }>('room.join', { room });
+  async join(room: string): Promise<RoomMembersData> {
+    const joined = await this.request<RoomMembersData>(ClientMessageType.RoomJoin, { room });
     this.rooms.add(room);
     return joined;
   }
 
   async leave(room: string): Promise<void> {
     this.rooms.delete(room);
-    await this.request('room.leave', { room });
+    await this.request(ClientMessageType.RoomLeave, { room });
   }
 
   /** Sends a chat message; every member, this client included, receives `room.message`. */
   message(room: string, text: string): boolean {
-    return this.send('room.message', { room, text });
+    return this.send(ClientMessageType.RoomMessage, { room, text });
   }
 
   typing(room: string): boolean {
-    return this.send('typing', { room });
+    return this.send(ClientMessageType.Typing, { room });
   }
 
-  presence(room: string): Promise<{ room: string; members: UserInfo[] }> {
-    return this.request('presence.list', { room });
+  presence(room: string): Promise<RoomMembersData> {
+    return this.request(ClientMessageType.PresenceList, { room });
   }
 
   /** Extends the session with a fresh access token of the same user. */
-  refresh(token: string): Promise<{ expiresAt: number }> {
-    return this.request('session.refresh', { token });
+  refresh(token: string): Promise<SessionExpiryData> {
+    return this.request(ClientMessageType.SessionRefresh, { token });
   }
 
   get joinedRooms(): string[] {
@@ -257,7 +260,7 @@ export class SwitchboardClient {
     } catch {
       return; // The server only sends JSON; anything else is not ours to interpret.
     }
-    if (message.type === 'welcome') {
+    if (message.type === ServerMessageType.Welcome) {
       this.welcome = message.data as WelcomeData;
       this.ticketFailures = 0;
       this.backoff.reset();
@@ -265,7 +268,7 @@ export class SwitchboardClient {
       this.setState('open');
       this.emit('welcome', this.welcome);
       void this.rejoin();
-    } else if (message.type === 'pong' && this.pongTimer !== null) {
+    } else if (message.type === ServerMessageType.Pong && this.pongTimer !== null) {
       clearTimeout(this.pongTimer);
       this.pongTimer = null;
     }
@@ -273,12 +276,12 @@ export class SwitchboardClient {
     if (pending !== undefined && message.id !== undefined) {
       this.pending.delete(message.id);
       clearTimeout(pending.timer);
-      if (message.type === 'error') {
+      if (message.type === ServerMessageType.Error) {
         pending.reject(new SwitchboardError(message.data as ErrorData));
       } else {
         pending.resolve(message.data);
       }
-    } else if (message.type === 'error') {
+    } else if (message.type === ServerMessageType.Error) {
       this.emit('error', message.data as ErrorData);
     }
     this.emit('message', message);
@@ -349,7 +352,7 @@ export class SwitchboardClient {
   private async rejoin(): Promise<void> {
     for (const room of [...this.rooms]) {
       try {
-        await this.request('room.join', { room });
+        await this.request(ClientMessageType.RoomJoin, { room });
       } catch (error) {
         if (error instanceof SwitchboardError) {
           this.rooms.delete(room);
@@ -368,7 +371,7 @@ export class SwitchboardClient {
       if (this.socket === null || this.pongTimer !== null) {
         return;
       }
-      this.socket.send(JSON.stringify({ type: 'ping' }));
+      this.socket.send(JSON.stringify({ type: ClientMessageType.Ping }));
       this.pongTimer = setTimeout(
         () => this.deadLink(),
         this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS,

@@ -1,4 +1,4 @@
-import type { ErrorData, ServerMessage, UserInfo, WelcomeData } from '@app/protocol';
+import type { ErrorData, RoomMessageData, ServerMessage, WelcomeData } from '@app/protocol';
 
 /** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
 export interface WebSocketLike {
@@ -51,12 +51,8 @@ export interface ClientEvents {
   stopped: (reason: { state: ConnectionState; code?: number; message: string }) => void;
 }
 
-export interface RoomMessage {
-  room: string;
-  from: UserInfo;
-  text: string;
-  messageId: string;
-}
+/** A `room.message` frame's data (the protocol's `RoomMessageData`). */
+export type RoomMessage = RoomMessageData;
 
 /** A request the server refused with an `error` frame. */
 export class SwitchboardError extends Error {

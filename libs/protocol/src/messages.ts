@@ -29,6 +29,8 @@ export const ClientMessageType = {
   SessionRefresh: 'session.refresh',
 } as const;
 export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
+/** Every client message type, e.g. for bounded metric labels. */
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = Object.values(ClientMessageType);
 
 /** Server message types (SPEC §6). Application events use any other name. */
 export const ServerMessageType = {
@@ -74,6 +76,52 @@ export interface WelcomeData {
     messagesPerWindow: number;
     windowMs: number;
   };
+}
+
+/** `room.joined` and `presence.list`: at most 100 members listed, `count` of them all. */
+export interface RoomMembersData {
+  room: string;
+  members: UserInfo[];
+  count: number;
+}
+
+/** `room.left` (and the `data` of `room.leave`, `typing`, `presence.list`). */
+export interface RoomData {
+  room: string;
+}
+
+/** `room.join`: the room. */
+export type RoomJoinRequest = RoomData;
+
+/** `room.message` from a client. */
+export interface RoomMessageRequest {
+  room: string;
+  /** 1–4000 characters after sanitizing. */
+  text: string;
+}
+
+/** `room.message` to every member, sender included. */
+export interface RoomMessageData {
+  room: string;
+  from: UserInfo;
+  text: string;
+  messageId: string;
+}
+
+/** `presence.joined`, `presence.left` and `room.typing`: who, in which room. */
+export interface RoomUserData {
+  room: string;
+  user: UserInfo;
+}
+
+/** `session.refresh` from a client: a fresh access token of the same user. */
+export interface SessionRefreshRequest {
+  token: string;
+}
+
+/** `session.refreshed` and `session.expiring`: when the session ends, in ms since the epoch. */
+export interface SessionExpiryData {
+  expiresAt: number;
 }
 
 export interface ErrorData {

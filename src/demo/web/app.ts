@@ -1,6 +1,8 @@
 import {
   type ConnectionState,
   type RoomMessage,
+  type RoomUserData,
+  ServerMessageType,
   SwitchboardClient,
   type UserInfo,
 } from '@app/client';
@@ -145,7 +147,7 @@ async function signIn(user: UserInfo): Promise<void> {
     }
   });
   client.on('error', (error) => showBanner(`${error.code}: ${error.message}`));
-  client.onEvent<RoomMessage>('room.message', (message) => {
+  client.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message) => {
     view(message.room).messages.push(message);
     view(message.room).typing.delete(message.from.id);
     if (message.room === current) {
@@ -153,15 +155,15 @@ async function signIn(user: UserInfo): Promise<void> {
       renderTyping();
     }
   });
-  client.onEvent<{ room: string; user: UserInfo }>(
-    'presence.joined',
+  client.onEvent<RoomUserData>(
+    ServerMessageType.PresenceJoined,
     ({ room }) => void refreshMembers(room),
   );
-  client.onEvent<{ room: string; user: UserInfo }>(
-    'presence.left',
+  client.onEvent<RoomUserData>(
+    ServerMessageType.PresenceLeft,
     ({ room }) => void refreshMembers(room),
   );
-  client.onEvent<{ room: string; user: UserInfo }>('room.typing', ({ room, user }) => {
+  client.onEvent<RoomUserData>(ServerMessageType.RoomTyping, ({ room, user }) => {
     const typing = view(room).typing;
     window.clearTimeout(typing.get(user.id)?.timer);
     typing.set(user.id, {

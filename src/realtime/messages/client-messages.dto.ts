@@ -1,3 +1,4 @@
+import type * as Protocol from '@app/protocol';
 import { IsString, Length, Matches } from 'class-validator';
 
 /** Room names: `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$` (SPEC §6). */
@@ -13,13 +14,14 @@ const roomMessage = {
 /** `ping` carries no data. */
 export class PingData {}
 
-export class RoomData {
+/** The validation of the protocol's payloads; the shapes themselves come from `@app/protocol`. */
+export class RoomData implements Protocol.RoomData {
   @IsString()
   @Matches(ROOM_NAME, roomMessage)
   room!: string;
 }
 
-export class RoomMessageData {
+export class RoomMessageData implements Protocol.RoomMessageRequest {
   @IsString()
   @Matches(ROOM_NAME, roomMessage)
   room!: string;
@@ -29,7 +31,7 @@ export class RoomMessageData {
   text!: string;
 }
 
-export class SessionRefreshData {
+export class SessionRefreshData implements Protocol.SessionRefreshRequest {
   @IsString()
   @Length(1, MAX_TOKEN_LENGTH)
   token!: string;

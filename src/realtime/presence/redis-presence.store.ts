@@ -1,6 +1,6 @@
 import type { UserInfo } from '@app/protocol';
 import type { Result } from 'ioredis';
-import { InstanceLease } from '../../redis/instance-lease';
+import { INDEX_COUNT, InstanceLease } from '../../redis/instance-lease';
 import type { RedisConnections } from '../../redis/redis.connections';
 import type { PresenceMember, PresenceStore, PurgedMember } from './presence-store.interface';
 
@@ -101,15 +101,6 @@ end
 return gone
 `;
 
-/** An instance's index: field = room (or user), value = its connections there; 0 removes it. */
-export const COUNT = `
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-if n <= 0 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return n
-`;
-
 /** A room's presence hash outlives its last change by this long at most. */
 const ROOM_TTL_MS = 48 * 3600_000;
 
@@ -143,7 +134,7 @@ export class RedisPresenceStore implements PresenceStore {
     define('switchboardPresenceLeave', LEAVE);
     define('switchboardPresenceMembers', MEMBERS);
     define('switchboardPresencePurge', PURGE);
-    define('switchboardCount', COUNT);
+    define('switchboardCount', INDEX_COUNT);
   }
 
   async join(room: string, member: PresenceMember): Promise<boolean> {

@@ -6,7 +6,14 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, ServerMessageType, type UserInfo } from '@app/protocol';
+import {
+  ErrorCode,
+  type RoomMembersData,
+  type RoomMessageData,
+  type RoomUserData,
+  ServerMessageType,
+  type UserInfo,
+} from '@app/protocol';
 import { Node, roomChannel } from '../../core/node';
 import { sanitizeText } from '../../common/sanitize';
 import { Instance } from '../../config/instance';
@@ -24,12 +31,6 @@ import { RoomPolicy } from './room-policy';
 
 export const MAX_ROOMS_PER_CONNECTION = 50;
 
-/** `room.joined` and `presence.list`: the first members, and how many there are in all. */
-export interface RoomMembers {
-  room: string;
-  members: UserInfo[];
-  count: number;
-}
 /** Member lists (`room.joined`, `presence.list`) name at most this many users; `count` has them all. */
 export const MAX_LISTED_MEMBERS = 100;
 /** `user:` rooms are users' private channels, fed by `BroadcastService.toUser`. */
@@ -65,7 +66,7 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     this.lease?.onRecovered(() => void this.removeUnremoved());
   }
 
-  async join(connection: Connection, room: string): Promise<RoomMembers> {
+  async join(connection: Connection, room: string): Promise<RoomMembersData> {
     if (room.startsWith(RESERVED_ROOM_PREFIX)) {
       throw new ClientError(ErrorCode.Forbidden, `"${RESERVED_ROOM_PREFIX}" rooms are reserved`);
     }
@@ -126,12 +127,13 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
         },
       );
     }
-    const frame = serverFrame(ServerMessageType.RoomMessage, {
+    const data: RoomMessageData = {
       room,
       from: this.user(connection),
       text: clean,
       messageId: randomUUID(),
-    });
+    };
+    const frame = serverFrame(ServerMessageType.RoomMessage, data);
     await this.bus.publishEvents([roomChannel(room)], frame);
   }
 
@@ -151,11 +153,12 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     if (!(await this.limiter.hit(key, 1, TYPING_INTERVAL_MS)).allowed) {
       return;
     }
-    const frame = serverFrame(ServerMessageType.RoomTyping, { room, user: this.user(connection) });
+    const data: RoomUserData = { room, user: this.user(connection) };
+    const frame = serverFrame(ServerMessageType.RoomTyping, data);
     await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
   }
 
-  async members(connection: Connection, room: string): Promise<RoomMembers> {
+  async members(connection: Connection, room: string): Promise<RoomMembersData> {
     this.assertMember(connection, room);
     return { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) };
   }
@@ -232,7 +235,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
 
   private async publishLeft(room: string, user: UserInfo): Promise<void> {
     try {
-      const frame = serverFrame(ServerMessageType.PresenceLeft, { room, user });
+      const data: RoomUserData = { room, user };
+      const frame = serverFrame(ServerMessageType.PresenceLeft, data);
       await this.bus.publishEvents([roomChannel(room)], frame);
     } catch (error) {
       this.logger.warn({ msg: 'presence.left not announced', room, err: error });
@@ -251,7 +255,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
 
   /** Tells the room's other members (every other connection) that the user came or went. */
   private async announce(room: string, type: string, connection: Connection): Promise<void> {
-    const frame = serverFrame(type, { room, user: this.user(connection) });
+    const data: RoomUserData = { room, user: this.user(connection) };
+    const frame = serverFrame(type, data);
     try {
       await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
     } catch (error) {

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { Injectable, Logger } from '@nestjs/common';
-import { clientIp } from '../common/client-ip';
-import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../metrics/metrics.service';
+import { clientIp } from '../../common/client-ip';
+import { AppConfig } from '../../config/app-config';
+import { MetricsService } from '../../metrics/metrics.service';
 import type { HandshakeDecision } from './ws.guard';
 
 /** Counts every handshake by outcome, and logs the refused ones. */

@@ -1,18 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CloseCode, retryAfterReason } from '@app/protocol';
-import { AuthService } from '../auth/auth.service';
-import type { Session } from '../core/session';
-import { TokenError } from '../auth/token.errors';
-import { bearerToken } from '../common/bearer';
-import { clientIp } from '../common/client-ip';
-import { StoreUnavailableError } from '../common/errors';
-import { AppConfig } from '../config/app-config';
-import type { ConnectionOutcome } from '../metrics/metrics.service';
-import { RateLimiter } from '../rate-limit/rate-limiter.interface';
-import { InstanceLease } from '../redis/instance-lease';
-import { TicketsService } from '../tickets/tickets.service';
-import { type Admission, Hub } from '../core/hub';
+import { AuthService } from '../../auth/auth.service';
+import type { Session } from '../../core/session';
+import { TokenError } from '../../auth/token.errors';
+import { bearerToken } from '../../common/bearer';
+import { clientIp } from '../../common/client-ip';
+import { StoreUnavailableError } from '../../common/errors';
+import { AppConfig } from '../../config/app-config';
+import type { ConnectionOutcome } from '../../metrics/metrics.service';
+import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
+import { InstanceLease } from '../../redis/instance-lease';
+import { TicketsService } from '../../tickets/tickets.service';
+import { type Admission, Hub } from '../../core/hub';
 
 /** How a handshake ended: the `outcome` label of `ws_connections_total` (SPEC §8). */
 export type HandshakeOutcome = ConnectionOutcome;

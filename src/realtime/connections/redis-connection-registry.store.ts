@@ -1,8 +1,7 @@
 import type { Result } from 'ioredis';
-import { InstanceLease } from '../redis/instance-lease';
-import type { RedisConnections } from '../redis/redis.connections';
+import { INDEX_COUNT, InstanceLease } from '../../redis/instance-lease';
+import type { RedisConnections } from '../../redis/redis.connections';
 import type { ConnectionEntry, ConnectionRegistry } from './connection-registry.interface';
-import { COUNT } from './presence/redis-presence.store';
 
 /** Adds a member; answers whether it is new, then the user's members oldest first, with scores. */
 const ADD_AND_LIST = `
@@ -47,7 +46,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   constructor(private readonly redis: RedisConnections) {
     redis.command.defineCommand('switchboardConnections', { numberOfKeys: 1, lua: ADD_AND_LIST });
     redis.command.defineCommand('switchboardConnectionsPurge', { numberOfKeys: 1, lua: PURGE });
-    redis.command.defineCommand('switchboardCount', { numberOfKeys: 1, lua: COUNT });
+    redis.command.defineCommand('switchboardCount', { numberOfKeys: 1, lua: INDEX_COUNT });
   }
 
   async add(entry: ConnectionEntry): Promise<ConnectionEntry[]> {

@@ -1,16 +1,12 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { CloseCode, ErrorCode, ServerMessageType } from '@app/protocol';
-import { AuthService } from '../auth/auth.service';
-import { TokenError } from '../auth/token.errors';
-import type { Connection } from '../core/connection';
-import { serverFrame } from '../core/frames';
-import { Hub } from '../core/hub';
-import { ClientError } from './messages/client-error';
-
-/** `session.expiring` goes out this long before the session ends. */
-export const EXPIRY_WARNING_MS = 60_000;
-/** The scheduler's resolution: events fire at most this late. */
-const TICK_MS = 250;
+import { CloseCode, ErrorCode, ServerMessageType, type SessionExpiryData } from '@app/protocol';
+import { AuthService } from '../../auth/auth.service';
+import { AppConfig } from '../../config/app-config';
+import { TokenError } from '../../auth/token.errors';
+import type { Connection } from '../../core/connection';
+import { serverFrame } from '../../core/frames';
+import { Hub } from '../../core/hub';
+import { ClientError } from '../messages/client-error';
 
 /**
  * A socket's session over time: `session.expiring` a minute before the token's `exp`, the `4002`
@@ -21,27 +17,33 @@ const TICK_MS = 250;
 export class SessionLifecycle implements OnApplicationShutdown {
   private readonly buckets = new Map<number, Set<Connection>>();
   private readonly timer: NodeJS.Timeout;
-  private nextTick = Math.floor(Date.now() / TICK_MS);
+  private readonly tickMs: number;
+  private readonly warningMs: number;
+  private nextTick: number;
 
   constructor(
     private readonly auth: AuthService,
     private readonly hub: Hub,
+    config: AppConfig,
   ) {
-    this.timer = setInterval(() => this.tick(Date.now()), TICK_MS);
+    this.tickMs = config.timings.sessionTickMs;
+    this.warningMs = config.timings.expiryWarningMs;
+    this.nextTick = Math.floor(Date.now() / this.tickMs);
+    this.timer = setInterval(() => this.tick(Date.now()), this.tickMs);
     this.timer.unref();
   }
 
   /**
    * (Re)plans the socket's next session event from its current session. When less than
-   * `EXPIRY_WARNING_MS` is left already (a short token at connect, or after `session.refresh`),
+   * the expiry warning time (a minute) is left already (a short token at connect, or after `session.refresh`),
    * the warning is due at the next tick, right after the welcome or the `session.refreshed` reply.
    */
   schedule(connection: Connection): void {
     this.unschedule(connection);
     const dueAt = connection.expiryWarned
       ? this.auth.deadline(connection.session)
-      : warningAt(connection);
-    const tick = Math.max(this.nextTick, Math.ceil(dueAt / TICK_MS));
+      : this.warningAt(connection);
+    const tick = Math.max(this.nextTick, Math.ceil(dueAt / this.tickMs));
     connection.sessionTick = tick;
     let bucket = this.buckets.get(tick);
     if (bucket === undefined) {
@@ -69,7 +71,7 @@ export class SessionLifecycle implements OnApplicationShutdown {
    *
    * @throws ClientError `forbidden` for a token that is invalid, expired, revoked or another user's.
    */
-  async refresh(connection: Connection, token: string): Promise<{ expiresAt: number }> {
+  async refresh(connection: Connection, token: string): Promise<SessionExpiryData> {
     let session;
     try {
       session = await this.auth.authenticate(token);
@@ -101,7 +103,7 @@ export class SessionLifecycle implements OnApplicationShutdown {
   }
 
   private tick(now: number): void {
-    const current = Math.floor(now / TICK_MS);
+    const current = Math.floor(now / this.tickMs);
     while (this.nextTick <= current) {
       // Advance first: a socket rescheduled while its bucket fires lands in a later bucket.
       const tick = this.nextTick++;
@@ -125,17 +127,19 @@ export class SessionLifecycle implements OnApplicationShutdown {
       connection.close(CloseCode.SessionExpired, 'session expired');
       return;
     }
-    if (!connection.expiryWarned && now >= warningAt(connection)) {
+    if (!connection.expiryWarned && now >= this.warningAt(connection)) {
       connection.expiryWarned = true;
       connection.send(
-        serverFrame(ServerMessageType.SessionExpiring, { expiresAt: connection.session.expiresAt }),
+        serverFrame(ServerMessageType.SessionExpiring, {
+          expiresAt: connection.session.expiresAt,
+        } satisfies SessionExpiryData),
       );
     }
     this.schedule(connection);
   }
-}
 
-/** A minute before the token's `exp` (the clock tolerance only delays the close). */
-function warningAt(connection: Connection): number {
-  return connection.session.expiresAt - EXPIRY_WARNING_MS;
+  /** A minute before the token's `exp` (the clock tolerance only delays the close). */
+  private warningAt(connection: Connection): number {
+    return connection.session.expiresAt - this.warningMs;
+  }
 }

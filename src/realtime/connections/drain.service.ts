@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { CloseCode } from '@app/protocol';
-import { AppConfig } from '../config/app-config';
-import { Hub } from '../core/hub';
+import { AppConfig } from '../../config/app-config';
+import { Hub } from '../../core/hub';
 
 /** How often the drain closes its next batch of sockets. */
 const TICK_MS = 10;

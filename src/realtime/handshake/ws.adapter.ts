@@ -7,7 +7,7 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AppConfig } from '../config/app-config';
+import { AppConfig } from '../../config/app-config';
 import { HandshakeObserver } from './handshake.observer';
 import { type HandshakeDecision, WsGuard } from './ws.guard';
 
