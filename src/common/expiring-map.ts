@@ -35,10 +35,6 @@ export class ExpiringMap<K, V> {
     return value;
   }
 
-  delete(key: K): void {
-    this.entries.delete(key);
-  }
-
   /** Every key, live or expired but not yet swept (`get` tells which). */
   keys(): IterableIterator<K> {
     return this.entries.keys();

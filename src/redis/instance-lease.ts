@@ -142,9 +142,12 @@ export class InstanceLease implements BeforeApplicationShutdown {
     return this.verified && this.redis.up;
   }
 
-  /** Redis is up, but the lease is not verified yet or the write-back is not done. */
+  /**
+   * Redis answers commands, but the lease is not verified yet or the write-back is not done: what
+   * Redis holds may lack this instance's state (revocations above all), so nothing is decided on it.
+   */
   get restoring(): boolean {
-    return this.redis.up && !this.verified;
+    return this.redis.command.status === 'ready' && !this.verified;
   }
 
   /** The key of an instance's index of `kind` (its rooms, its users), removed when it is purged. */

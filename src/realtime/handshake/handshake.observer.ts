@@ -8,7 +8,7 @@ import type { HandshakeDecision } from './ws.guard';
 /** Counts every handshake by outcome, and logs the refused ones. */
 @Injectable()
 export class HandshakeObserver {
-  private readonly logger = new Logger('Handshake');
+  private readonly logger = new Logger(HandshakeObserver.name);
 
   constructor(
     private readonly config: AppConfig,

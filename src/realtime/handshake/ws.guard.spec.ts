@@ -1,0 +1,91 @@
+import type { IncomingMessage } from 'node:http';
+import { CloseCode } from '@app/protocol';
+import { signDevToken } from '../../auth/dev-token.service';
+import { UNIT_SECRET, unitKit } from '../../../test/support/unit-kit';
+import { type HandshakeDecision, WsGuard } from './ws.guard';
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+
+function request(
+  url: string,
+  headers: Record<string, string> = {},
+  ip = '10.1.1.1',
+): IncomingMessage {
+  return {
+    url,
+    method: 'GET',
+    headers: {
+      upgrade: 'websocket',
+      'sec-websocket-key': KEY,
+      'sec-websocket-version': '13',
+      ...headers,
+    },
+    socket: { remoteAddress: ip },
+  } as unknown as IncomingMessage;
+}
+
+/** The handshake decision of every row, in order, with the real in-memory collaborators. */
+describe('WsGuard', () => {
+  const kit = unitKit({
+    MAX_CONNECTIONS_PER_IP: '2',
+    CONNECT_ATTEMPTS_PER_MINUTE: '2',
+    ALLOWED_ORIGINS: 'https://app.example.com',
+  });
+  const guard = new WsGuard(kit.config, kit.hub, kit.tickets, kit.auth, kit.limiter, null);
+  afterAll(() => kit.dispose());
+
+  const token = async (userId: string, ttl?: number) =>
+    (await signDevToken(UNIT_SECRET, {}, { userId, ttl })).accessToken;
+  const ticketFor = async (userId: string) =>
+    (await kit.tickets.issue(await kit.auth.authenticate(await token(userId)))).ticket;
+  const outcome = (decision: HandshakeDecision) => {
+    if (decision.kind !== 'reject') {
+      decision.admission.release();
+    }
+    return decision.kind === 'reject'
+      ? `reject ${decision.status}`
+      : decision.kind === 'close'
+        ? `close ${decision.code}`
+        : 'accept';
+  };
+
+  it.each([
+    ['another path', '/other?ticket=x', {}, 'reject 404'],
+    ['a malformed key', '/ws?ticket=x', { 'sec-websocket-key': 'abc' }, 'reject 400'],
+    ['a foreign origin', '/ws?ticket=x', { origin: 'https://evil.test' }, 'reject 403'],
+    ['no credentials', '/ws', {}, `close ${CloseCode.Unauthorized}`],
+    ['a token in the URL', '/ws?token=abc', {}, `close ${CloseCode.Unauthorized}`],
+    ['an unknown ticket', `/ws?ticket=${'A'.repeat(43)}`, {}, `close ${CloseCode.Unauthorized}`],
+  ])('%s: %s', async (_, url, headers, expected) => {
+    expect(outcome(await guard.check(request(url, headers)))).toBe(expected);
+  });
+
+  it('accepts a ticket once, from an allowed origin, and closes the reuse with 4001', async () => {
+    const ticket = await ticketFor('ann');
+    const headers = { origin: 'https://app.example.com' };
+    expect(outcome(await guard.check(request(`/ws?ticket=${ticket}`, headers)))).toBe('accept');
+    expect(outcome(await guard.check(request(`/ws?ticket=${ticket}`, headers)))).toBe(
+      `close ${CloseCode.Unauthorized}`,
+    );
+  });
+
+  it('counts connect attempts per user: the third in a minute closes with 4029', async () => {
+    const decisions = [];
+    for (let i = 0; i < 3; i++) {
+      decisions.push(outcome(await guard.check(request(`/ws?ticket=${await ticketFor('ben')}`))));
+    }
+    expect(decisions).toEqual(['accept', 'accept', `close ${CloseCode.TooManyAttempts}`]);
+  });
+
+  it('refuses past MAX_CONNECTIONS_PER_IP (handshakes in flight count) and while draining', async () => {
+    const held = [
+      await guard.check(request(`/ws?ticket=${await ticketFor('cat')}`, {}, '10.9.9.9')),
+      await guard.check(request(`/ws?ticket=${await ticketFor('dan')}`, {}, '10.9.9.9')),
+    ];
+    expect(held.map((d) => d.kind)).toEqual(['accept', 'accept']);
+    expect(outcome(await guard.check(request('/ws', {}, '10.9.9.9')))).toBe('reject 429');
+    held.forEach((decision) => decision.kind !== 'reject' && decision.admission.release());
+    kit.hub.startDraining();
+    expect(outcome(await guard.check(request('/ws', {}, '10.9.9.8')))).toBe('reject 503');
+  });
+});

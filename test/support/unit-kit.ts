@@ -1,0 +1,132 @@
+import type { WebSocket } from 'ws';
+import { AuthService } from '../../src/auth/auth.service';
+import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
+import { Revocations } from '../../src/auth/revocations.service';
+import { TokenVerifier } from '../../src/auth/token-verifier.service';
+import type { AppConfig } from '../../src/config/app-config';
+import { loadConfig } from '../../src/config/config.schema';
+import { Instance } from '../../src/config/instance';
+import { MemoryBroker } from '../../src/core/broker/memory.broker';
+import { Connection } from '../../src/core/connection';
+import { Hub } from '../../src/core/hub';
+import { Node } from '../../src/core/node';
+import type { Session } from '../../src/core/session';
+import { MetricsService } from '../../src/metrics/metrics.service';
+import { MemoryRateLimiter } from '../../src/rate-limit/memory-rate-limiter.store';
+import { MemoryTicketStore } from '../../src/tickets/memory-ticket.store';
+import { TicketsService } from '../../src/tickets/tickets.service';
+
+export const UNIT_SECRET = 'unit-test-secret-that-is-long-enough-0123456789';
+
+/**
+ * A socket for unit specs: records what it was sent and how it was closed, with ws's readyState
+ * numbers. It stands in for the network only; everything above it is the real code.
+ */
+export class FakeSocket {
+  readyState = 1;
+  bufferedAmount = 0;
+  readonly sent: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  terminated = false;
+  pings = 0;
+
+  send(frame: string): void {
+    this.sent.push(frame);
+  }
+  close(code: number, reason: string): void {
+    this.closed ??= { code, reason };
+    this.readyState = 2;
+  }
+  terminate(): void {
+    this.terminated = true;
+    this.readyState = 3;
+  }
+  ping(): void {
+    this.pings += 1;
+  }
+  /** The frames sent, parsed. */
+  frames(): Array<{ type: string; data?: unknown; id?: string }> {
+    return this.sent.map((frame) => JSON.parse(frame) as { type: string; data?: unknown });
+  }
+}
+
+/**
+ * The embedded-mode collaborators, wired by hand as Nest would: real in-memory stores, the
+ * memory broker, the node and the hub. `dispose` clears their timers.
+ */
+export function unitKit(env: Record<string, string> = {}) {
+  const config: AppConfig = loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: UNIT_SECRET,
+    ALLOWED_ORIGINS: 'http://app.test',
+    ...env,
+  });
+  const metrics = new MetricsService(config);
+  const hub = new Hub();
+  const broker = new MemoryBroker();
+  const instance = new Instance();
+  const node = new Node(broker, hub, instance, metrics);
+  const revocationStore = new MemoryRevocationStore();
+  const revocations = new Revocations(revocationStore, node, null);
+  const verifier = new TokenVerifier(config);
+  const auth = new AuthService(verifier, revocations, config);
+  const limiter = new MemoryRateLimiter();
+  const ticketStore = new MemoryTicketStore();
+  const tickets = new TicketsService(ticketStore, limiter, config, metrics, null);
+  let seq = 0;
+
+  /** A connection of `userId` on a fake socket, held by the hub (as the gateway adds it). */
+  function connect(userId: string, session: Partial<Session> = {}) {
+    const socket = new FakeSocket();
+    const admission = hub.reserve('10.0.0.1', 1000, 1000);
+    if (typeof admission === 'string') {
+      throw new Error(`no admission: ${admission}`);
+    }
+    const connection = new Connection({
+      id: `c${++seq}`,
+      socket: socket as unknown as WebSocket,
+      session: {
+        userId,
+        name: userId,
+        sessionId: `s-${userId}-${seq}`,
+        expiresAt: Date.now() + 3600_000,
+        rooms: null,
+        ...session,
+      },
+      ip: '10.0.0.1',
+      connectedAt: Date.now(),
+      sendBufferMaxBytes: 1 << 20,
+      messagesPerWindow: 100,
+      messageWindowMs: 10_000,
+      metrics,
+    });
+    hub.add(connection, admission);
+    return { connection, socket };
+  }
+
+  return {
+    config,
+    metrics,
+    hub,
+    broker,
+    instance,
+    node,
+    revocations,
+    auth,
+    verifier,
+    limiter,
+    tickets,
+    connect,
+    async init(): Promise<void> {
+      await node.onModuleInit();
+      revocations.onModuleInit();
+    },
+    dispose(): void {
+      metrics.onApplicationShutdown();
+      revocations.onApplicationShutdown();
+      limiter.onApplicationShutdown();
+      ticketStore.onApplicationShutdown();
+      revocationStore.onApplicationShutdown();
+    },
+  };
+}
