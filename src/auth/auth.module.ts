@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { JwtModule } from '@nestjs/jwt';
+import { AppConfig } from '../config/app-config';
 import { storeProvider } from '../redis/redis.module';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
@@ -8,9 +10,10 @@ import { MemoryRevocationStore } from './memory-revocation.store';
 import { RedisRevocationStore } from './redis-revocation.store';
 import { RevocationStore } from './revocation-store.interface';
 import { Revocations } from './revocations.service';
-import { TokenVerifier } from './token-verifier.service';
+import { jwtModuleOptions, TokenVerifier } from './token-verifier.service';
 
 @Module({
+  imports: [JwtModule.registerAsync({ inject: [AppConfig], useFactory: jwtModuleOptions })],
   controllers: [AuthController],
   providers: [
     TokenVerifier,

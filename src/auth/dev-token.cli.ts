@@ -2,6 +2,7 @@
  * Prints a dev access token signed with the server's JWT_SECRET:
  *   JWT_SECRET=... npm run token -- alice [--name Alice] [--ttl 3600]
  */
+import { JwtService } from '@nestjs/jwt';
 import { ConfigError } from '../config/config.error';
 import { loadConfig } from '../config/config.schema';
 import { DEV_TOKEN_MAX_TTL_S } from './dev-token.dto';
@@ -30,7 +31,7 @@ async function main(argv: string[]): Promise<void> {
     throw new Error(`--ttl must be a whole number of seconds from 1 to ${DEV_TOKEN_MAX_TTL_S}`);
   }
   const token = await signDevToken(
-    config.jwt.key.secret,
+    new JwtService({ secret: config.jwt.key.secret }),
     { issuer: config.jwt.issuer, audience: config.jwt.audience },
     { userId, name: flag('name'), ttl },
   );

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { SignJWT } from 'jose';
+import { JwtService } from '@nestjs/jwt';
 import type { DevTokenResponse } from '@app/protocol';
 import { AppConfig } from '../config/app-config';
 import { DEV_TOKEN_DEFAULT_TTL_S } from './dev-token.dto';
@@ -12,47 +12,52 @@ export interface DevTokenOptions {
   rooms?: string[];
 }
 
-/** Signs HS256 access tokens with the configured secret, for development and the demo. */
+/**
+ * Signs an HS256 access token for development and the demo: `sub`, `name`, a fresh `sid`, `iat`,
+ * `exp` (`ttl` seconds ahead, default 3600) and the configured `iss` / `aud`.
+ *
+ * @param jwt a `JwtService` set up with the HS256 secret (the app's, or one of its own in the CLI)
+ */
 export async function signDevToken(
-  secret: string,
+  jwt: JwtService,
   claims: { issuer?: string; audience?: string },
   options: DevTokenOptions,
 ): Promise<DevTokenResponse> {
   const expiresIn = options.ttl ?? DEV_TOKEN_DEFAULT_TTL_S;
-  let jwt = new SignJWT({
-    name: options.name ?? options.userId,
-    sid: randomBytes(16).toString('base64url'),
-    ...(options.rooms ? { rooms: options.rooms } : {}),
-  })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(options.userId)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn);
-  if (claims.issuer) {
-    jwt = jwt.setIssuer(claims.issuer);
-  }
-  if (claims.audience) {
-    jwt = jwt.setAudience(claims.audience);
-  }
-  const accessToken = await jwt.sign(new TextEncoder().encode(secret));
+  const accessToken = await jwt.signAsync(
+    {
+      name: options.name ?? options.userId,
+      sid: randomBytes(16).toString('base64url'),
+      ...(options.rooms ? { rooms: options.rooms } : {}),
+    },
+    {
+      algorithm: 'HS256',
+      subject: options.userId,
+      expiresIn,
+      ...(claims.issuer ? { issuer: claims.issuer } : {}),
+      ...(claims.audience ? { audience: claims.audience } : {}),
+    },
+  );
   return { accessToken, tokenType: 'Bearer', expiresIn };
 }
 
 @Injectable()
 export class DevTokenService {
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly jwt: JwtService,
+  ) {}
 
   get enabled(): boolean {
     return this.config.devAuth && this.config.jwt.key.kind === 'secret';
   }
 
   issue(options: DevTokenOptions): Promise<DevTokenResponse> {
-    const key = this.config.jwt.key;
-    if (key.kind !== 'secret') {
+    if (this.config.jwt.key.kind !== 'secret') {
       throw new Error('dev tokens need JWT_SECRET');
     }
     return signDevToken(
-      key.secret,
+      this.jwt,
       { issuer: this.config.jwt.issuer, audience: this.config.jwt.audience },
       options,
     );

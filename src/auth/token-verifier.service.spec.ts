@@ -1,8 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { JwtService } from '@nestjs/jwt';
 import { SignJWT } from 'jose';
 import { loadConfig } from '../config/config.schema';
 import { TokenError } from './token.errors';
-import { TokenVerifier } from './token-verifier.service';
+import { jwtModuleOptions, TokenVerifier } from './token-verifier.service';
 
 const SECRET = 'verifier-test-secret-that-is-long-enough-0123';
 const now = () => Math.floor(Date.now() / 1000);
@@ -10,7 +11,8 @@ const sign = (claims: Record<string, unknown>, secret = SECRET) =>
   new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
 
 describe('TokenVerifier', () => {
-  const verifier = new TokenVerifier(loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET }));
+  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET });
+  const verifier = new TokenVerifier(new JwtService(jwtModuleOptions(config)));
   const failure = (token: Promise<string>) =>
     token
       .then((t) => verifier.verify(t))

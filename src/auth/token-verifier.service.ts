@@ -1,12 +1,8 @@
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import {
-  createRemoteJWKSet,
-  errors as joseErrors,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { JwtSecretRequestType, type JwtModuleOptions, JwtService } from '@nestjs/jwt';
+import { type Algorithm, JsonWebTokenError, TokenExpiredError } from 'jsonwebtoken';
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors } from 'jose';
 import { sanitizeText } from '../common/sanitize';
 import { AppConfig } from '../config/app-config';
 import { sha256 } from '../common/sha256';
@@ -24,63 +20,79 @@ const MAX_NAME_LENGTH = 128;
 const MAX_ROOM_PATTERNS = 64;
 const MAX_ROOM_PATTERN_LENGTH = 128;
 
-type VerificationKey = KeyObject | JWTVerifyGetKey;
+/**
+ * How `JwtService` verifies and signs, from the configuration: the accepted algorithms come from
+ * here, never from the token. HS256 with `JWT_SECRET` (which also signs dev tokens), RS256 or
+ * ES256 with `JWT_PUBLIC_KEY` (from the key's type), and RS256/ES256 from `JWT_JWKS_URL`, whose
+ * key set `jose` fetches, caches and refetches on an unknown `kid`.
+ */
+export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
+  const verifyOptions = {
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    clockTolerance: config.jwt.clockToleranceS,
+  };
+  const source = config.jwt.key;
+  switch (source.kind) {
+    case 'secret':
+      return {
+        secret: source.secret,
+        signOptions: { algorithm: 'HS256' },
+        verifyOptions: { ...verifyOptions, algorithms: ['HS256'] },
+      };
+    case 'public-key':
+      return {
+        publicKey: source.pem,
+        verifyOptions: {
+          ...verifyOptions,
+          algorithms: [algorithmFor(createPublicKey(source.pem))],
+        },
+      };
+    case 'jwks': {
+      const keySet = createRemoteJWKSet(new URL(source.url), {
+        cacheMaxAge: config.timings.jwksCacheMaxAgeMs,
+        cooldownDuration: config.timings.jwksCooldownMs,
+      });
+      return {
+        secretOrKeyProvider: (requestType, token) => {
+          if (requestType !== JwtSecretRequestType.VERIFY || typeof token !== 'string') {
+            throw new Error('a JWKS verifies tokens; it signs none');
+          }
+          // In Node, jose resolves JWKs to KeyObjects.
+          return keySet(decodeProtectedHeader(token), {
+            payload: '',
+            signature: '',
+          }) as Promise<KeyObject>;
+        },
+        verifyOptions: { ...verifyOptions, algorithms: ['RS256', 'ES256'] },
+      };
+    }
+    default: {
+      const unreachable: never = source;
+      throw new Error(`unknown key source ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
 
 /**
- * Verifies access tokens. The accepted algorithms come from the configuration, never from the
- * token: HS256 with `JWT_SECRET`, RS256 or ES256 with `JWT_PUBLIC_KEY` (from the key's type), and
- * RS256/ES256 from `JWT_JWKS_URL`. `exp` is required; `nbf`, `iss` and `aud` are honoured.
+ * Verifies access tokens with `JwtService` (see `jwtModuleOptions`). `exp` is required and at
+ * most a year ahead; `nbf`, `iss` and `aud` are honoured.
  */
 @Injectable()
 export class TokenVerifier {
-  private readonly key: VerificationKey;
-  private readonly algorithms: string[];
-
-  constructor(private readonly config: AppConfig) {
-    const source = config.jwt.key;
-    switch (source.kind) {
-      case 'secret':
-        // A KeyObject made once: given raw bytes, jose would import the key on every verify.
-        this.key = createSecretKey(Buffer.from(source.secret));
-        this.algorithms = ['HS256'];
-        break;
-      case 'public-key': {
-        const key = createPublicKey(source.pem);
-        this.key = key;
-        this.algorithms = [algorithmFor(key)];
-        break;
-      }
-      case 'jwks':
-        this.key = createRemoteJWKSet(new URL(source.url), {
-          cacheMaxAge: config.timings.jwksCacheMaxAgeMs,
-          cooldownDuration: config.timings.jwksCooldownMs,
-        });
-        this.algorithms = ['RS256', 'ES256'];
-        break;
-      default: {
-        const unreachable: never = source;
-        throw new Error(`unknown key source ${JSON.stringify(unreachable)}`);
-      }
-    }
-  }
+  constructor(private readonly jwt: JwtService) {}
 
   /** @throws TokenError with `expired` or `invalid`. */
   async verify(token: string): Promise<Session> {
-    let payload: JWTPayload;
+    let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key as KeyObject, {
-        algorithms: this.algorithms,
-        issuer: this.config.jwt.issuer,
-        audience: this.config.jwt.audience,
-        clockTolerance: this.config.jwt.clockToleranceS,
-        requiredClaims: ['exp'],
-      }));
+      payload = await this.jwt.verifyAsync<Record<string, unknown>>(token);
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) {
+      if (error instanceof TokenExpiredError) {
         throw new TokenError('expired', 'access token expired');
       }
-      if (error instanceof joseErrors.JOSEError) {
-        throw new TokenError('invalid', `access token rejected: ${error.code}`);
+      if (error instanceof JsonWebTokenError || error instanceof joseErrors.JOSEError) {
+        throw new TokenError('invalid', `access token rejected: ${error.message}`);
       }
       throw error;
     }
@@ -88,7 +100,7 @@ export class TokenVerifier {
   }
 }
 
-function algorithmFor(key: KeyObject): string {
+function algorithmFor(key: KeyObject): Algorithm {
   if (key.asymmetricKeyType === 'rsa') {
     return 'RS256';
   }
@@ -98,9 +110,12 @@ function algorithmFor(key: KeyObject): string {
   throw new Error('JWT_PUBLIC_KEY must be an RSA or EC P-256 public key');
 }
 
-function sessionFromPayload(payload: JWTPayload, token: string): Session {
+function sessionFromPayload(payload: Record<string, unknown>, token: string): Session {
   const { sub, exp } = payload;
-  if (typeof exp !== 'number' || exp > Date.now() / 1000 + MAX_TOKEN_LIFETIME_S) {
+  if (typeof exp !== 'number') {
+    throw new TokenError('invalid', 'access token rejected: exp is required');
+  }
+  if (exp > Date.now() / 1000 + MAX_TOKEN_LIFETIME_S) {
     throw new TokenError('invalid', 'access token rejected: exp is more than a year ahead');
   }
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {

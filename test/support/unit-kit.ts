@@ -2,7 +2,8 @@ import type { WebSocket } from 'ws';
 import { AuthService } from '../../src/auth/auth.service';
 import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
 import { Revocations } from '../../src/auth/revocations.service';
-import { TokenVerifier } from '../../src/auth/token-verifier.service';
+import { JwtService } from '@nestjs/jwt';
+import { jwtModuleOptions, TokenVerifier } from '../../src/auth/token-verifier.service';
 import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/config.schema';
 import { Instance } from '../../src/config/instance';
@@ -68,7 +69,8 @@ export function unitKit(env: Record<string, string> = {}) {
   const node = new Node(broker, hub, instance, metrics);
   const revocationStore = new MemoryRevocationStore();
   const revocations = new Revocations(revocationStore, node, null);
-  const verifier = new TokenVerifier(config);
+  const jwt = new JwtService(jwtModuleOptions(config));
+  const verifier = new TokenVerifier(jwt);
   const auth = new AuthService(verifier, revocations, config);
   const limiter = new MemoryRateLimiter();
   const ticketStore = new MemoryTicketStore();
@@ -114,6 +116,7 @@ export function unitKit(env: Record<string, string> = {}) {
     revocations,
     auth,
     verifier,
+    jwt,
     limiter,
     tickets,
     connect,

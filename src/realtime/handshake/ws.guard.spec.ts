@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { CloseCode } from '@app/protocol';
 import { signDevToken } from '../../auth/dev-token.service';
-import { UNIT_SECRET, unitKit } from '../../../test/support/unit-kit';
+import { unitKit } from '../../../test/support/unit-kit';
 import { type HandshakeDecision, WsGuard } from './ws.guard';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -35,7 +35,7 @@ describe('WsGuard', () => {
   afterAll(() => kit.dispose());
 
   const token = async (userId: string, ttl?: number) =>
-    (await signDevToken(UNIT_SECRET, {}, { userId, ttl })).accessToken;
+    (await signDevToken(kit.jwt, {}, { userId, ttl })).accessToken;
   const ticketFor = async (userId: string) =>
     (await kit.tickets.issue(await kit.auth.authenticate(await token(userId)))).ticket;
   const outcome = (decision: HandshakeDecision) => {
