@@ -7,8 +7,11 @@ import {
   Post,
   UseGuards,
 } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import { CloseCode, type DevTokenResponse } from '@app/protocol';
 import { Node } from '../core/node';
+import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
+import { Throttlers } from '../rate-limit/rate-limit.module';
 import { AuthService } from './auth.service';
 import { DevTokenRequest } from './dev-token.dto';
 import { DevTokenService } from './dev-token.service';
@@ -26,6 +29,8 @@ export class AuthController {
   /** Development sign-in: any user id gets a token. `404` unless `DEV_AUTH`. */
   @Post('dev-token')
   @HttpCode(HttpStatus.OK)
+  @UseGuards(HttpThrottlerGuard)
+  @SkipThrottle({ [Throttlers.Tickets]: true })
   devToken(@Body() body: DevTokenRequest): Promise<DevTokenResponse> {
     if (!this.devTokens.enabled) {
       throw new NotFoundException('Cannot POST /auth/dev-token');

@@ -1,4 +1,3 @@
-import { WebSocket } from 'ws';
 import { CloseCode } from '@app/protocol';
 import type { Session } from './session';
 import type { MetricsService } from '../metrics/metrics.service';
@@ -15,7 +14,26 @@ export class ConnectionClosedError extends Error {
   }
 }
 
-/** One authenticated socket held by this instance. */
+/** The transport's states, with the WebSocket API's numbers. */
+export const TransportState = { Connecting: 0, Open: 1, Closing: 2, Closed: 3 } as const;
+
+/**
+ * What a connection needs of its transport: a `ws` WebSocket as it is, or (later) another
+ * transport such as Server-Sent Events plus HTTP POST, without touching rooms, presence or the
+ * broker. `ping` is optional: a transport without one is kept alive by the application `ping`.
+ */
+export interface Transport {
+  readonly readyState: number;
+  /** Bytes queued and not yet handed to the network. */
+  readonly bufferedAmount: number;
+  send(frame: string): void;
+  close(code: number, reason: string): void;
+  /** Drops the link at once, without a closing handshake. */
+  terminate(): void;
+  ping?(): void;
+}
+
+/** One authenticated client held by this instance. */
 export class Connection {
   /** Set by the heartbeat when it pings, cleared by the pong. */
   awaitingPong = false;
@@ -35,7 +53,7 @@ export class Connection {
   private tail: Promise<void> | null = null;
 
   readonly id: string;
-  readonly socket: WebSocket;
+  readonly socket: Transport;
   session: Session;
   readonly ip: string;
   readonly connectedAt: number;
@@ -44,7 +62,7 @@ export class Connection {
 
   constructor(options: {
     id: string;
-    socket: WebSocket;
+    socket: Transport;
     session: Session;
     ip: string;
     connectedAt: number;
@@ -113,7 +131,7 @@ export class Connection {
   }
 
   get open(): boolean {
-    return this.socket.readyState === WebSocket.OPEN;
+    return this.socket.readyState === TransportState.Open;
   }
 
   /**
@@ -121,7 +139,7 @@ export class Connection {
    * `WS_SEND_BUFFER_MAX_BYTES` is closed with `4008` instead, so it cannot grow our memory.
    */
   send(frame: string): boolean {
-    if (this.socket.readyState !== WebSocket.OPEN) {
+    if (this.socket.readyState !== TransportState.Open) {
       return false;
     }
     if (this.socket.bufferedAmount + frame.length > this.sendBufferMaxBytes) {
@@ -135,7 +153,7 @@ export class Connection {
 
   close(code: number, reason: string): void {
     const state = this.socket.readyState;
-    if (state === WebSocket.OPEN || state === WebSocket.CONNECTING) {
+    if (state === TransportState.Open || state === TransportState.Connecting) {
       this.closeCodeSent ??= code;
       this.socket.close(code, reason);
     }

@@ -1,18 +1,69 @@
 import { Global, Module } from '@nestjs/common';
+import { ThrottlerModule, ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
+import { AppConfig } from '../config/app-config';
 import { storeProvider } from '../redis/redis.module';
+import { HttpThrottlerGuard } from './http-throttler.guard';
 import { MemoryRateLimiter } from './memory-rate-limiter.store';
 import { RateLimiter } from './rate-limiter.interface';
 import { RedisRateLimiter } from './redis-rate-limiter.store';
+import { RedisThrottlerStorage } from './redis-throttler.store';
 
-@Global()
+/** `POST /auth/dev-token` calls per minute per address. */
+export const DEV_TOKENS_PER_MINUTE = 60;
+const MINUTE_MS = 60_000;
+
+/** The names of the HTTP throttlers; a route names the ones it skips (`@SkipThrottle`). */
+export const Throttlers = { Tickets: 'tickets', DevTokens: 'dev-tokens' } as const;
+
+/** Where the HTTP throttler counts: in memory, or in Redis in cluster mode (one place decides). */
+const HTTP_THROTTLER_STORAGE = Symbol('HttpThrottlerStorage');
+
 @Module({
   providers: [
+    storeProvider<ThrottlerStorage>(
+      HTTP_THROTTLER_STORAGE,
+      () => new ThrottlerStorageService(),
+      (redis) =>
+        new RedisThrottlerStorage(
+          redis,
+          new Set([Throttlers.Tickets]),
+          new ThrottlerStorageService(),
+        ),
+    ),
+  ],
+  exports: [HTTP_THROTTLER_STORAGE],
+})
+class HttpThrottlerStorageModule {}
+
+/**
+ * Limits: the HTTP routes' through `@nestjs/throttler` (`HttpThrottlerGuard`: tickets per minute
+ * per user, cluster-wide; dev tokens per minute per address, per instance), and the WebSocket side's through `RateLimiter`
+ * (connect attempts per user, the typing throttle), whose fixed windows the handshake and the
+ * message handlers call directly, where no HTTP guard runs. Both count cluster-wide in Redis.
+ */
+@Global()
+@Module({
+  imports: [
+    ThrottlerModule.forRootAsync({
+      imports: [HttpThrottlerStorageModule],
+      inject: [AppConfig, HTTP_THROTTLER_STORAGE],
+      useFactory: (config: AppConfig, storage: ThrottlerStorage) => ({
+        throttlers: [
+          { name: Throttlers.Tickets, ttl: MINUTE_MS, limit: config.limits.ticketsPerMinute },
+          { name: Throttlers.DevTokens, ttl: MINUTE_MS, limit: DEV_TOKENS_PER_MINUTE },
+        ],
+        storage,
+      }),
+    }),
+  ],
+  providers: [
+    HttpThrottlerGuard,
     storeProvider<RateLimiter>(
       RateLimiter,
       () => new MemoryRateLimiter(),
       (redis) => new RedisRateLimiter(redis),
     ),
   ],
-  exports: [RateLimiter],
+  exports: [RateLimiter, ThrottlerModule, HttpThrottlerGuard],
 })
 export class RateLimitModule {}

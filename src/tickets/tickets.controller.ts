@@ -1,9 +1,12 @@
 import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import type { Request } from 'express';
 import type { TicketResponse } from '@app/protocol';
 import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
 import type { Session } from '../core/session';
 import { AppConfig } from '../config/app-config';
+import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
+import { Throttlers } from '../rate-limit/rate-limit.module';
 import { TicketsService } from './tickets.service';
 
 @Controller('auth')
@@ -18,7 +21,8 @@ export class TicketsController {
    * is on an origin outside `ALLOWED_ORIGINS` gets `403`, naming its origin.
    */
   @Post('ws-ticket')
-  @UseGuards(JwtAuthGuard)
+  @UseGuards(JwtAuthGuard, HttpThrottlerGuard) // the user first: tickets count per user
+  @SkipThrottle({ [Throttlers.DevTokens]: true })
   @Header('Cache-Control', 'no-store')
   async issue(@CurrentSession() session: Session, @Req() req: Request): Promise<TicketResponse> {
     const origin = req.headers.origin;

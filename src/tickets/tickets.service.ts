@@ -5,13 +5,11 @@ import type { Session } from '../core/session';
 import { RetryableHttpException } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { RateLimiter } from '../rate-limit/rate-limiter.interface';
 import { InstanceLease } from '../redis/instance-lease';
 import { type TicketClaims, TicketStore } from './ticket-store.interface';
 
 /** 256 bits from the CSPRNG; the SPEC asks for at least 128. */
 const TICKET_BYTES = 32;
-const MINUTE_MS = 60_000;
 /** A ticket is at most this long, so a longer query value is refused before hashing. */
 const MAX_TICKET_LENGTH = 128;
 const RESTORING_RETRY_AFTER_S = 1;
@@ -20,7 +18,6 @@ const RESTORING_RETRY_AFTER_S = 1;
 export class TicketsService {
   constructor(
     @Inject(TicketStore) private readonly store: TicketStore,
-    @Inject(RateLimiter) private readonly limiter: RateLimiter,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     @Inject(InstanceLease) private readonly lease: InstanceLease | null,
@@ -29,8 +26,10 @@ export class TicketsService {
   /**
    * Issues a single-use ticket for the session.
    *
-   * @throws RetryableHttpException 429 past `TICKETS_PER_MINUTE`, 503 while this instance writes
-   *   its state back to Redis; StoreUnavailableError.
+   * `TICKETS_PER_MINUTE` is enforced in front of it, by `HttpThrottlerGuard` on the route.
+   *
+   * @throws RetryableHttpException 503 while this instance writes its state back to Redis;
+   *   StoreUnavailableError.
    */
   async issue(session: Session): Promise<{ ticket: string; expiresIn: number }> {
     if (this.lease?.restoring) {
@@ -39,15 +38,6 @@ export class TicketsService {
         HttpStatus.SERVICE_UNAVAILABLE,
         'this instance is writing its state back to Redis; retry shortly',
         RESTORING_RETRY_AFTER_S,
-      );
-    }
-    const limit = this.config.limits.ticketsPerMinute;
-    const hit = await this.limiter.hit(`tickets:${session.userId}`, limit, MINUTE_MS);
-    if (!hit.allowed) {
-      throw new RetryableHttpException(
-        HttpStatus.TOO_MANY_REQUESTS,
-        `at most ${limit} tickets per minute per user`,
-        Math.max(1, Math.ceil(hit.resetInMs / 1000)),
       );
     }
     const ticket = randomBytes(TICKET_BYTES).toString('base64url');

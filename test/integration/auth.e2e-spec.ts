@@ -194,6 +194,28 @@ describe('POST /auth/dev-token', () => {
       body: JSON.stringify(body),
     });
 
+  it('answers 429 with Retry-After past 60 a minute from one address', async () => {
+    const limited = await startApp();
+    try {
+      const statuses: number[] = [];
+      let last: Response | undefined;
+      for (let i = 0; i < 61; i++) {
+        last = await fetch(`${limited.http}/auth/dev-token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: `many${i}` }),
+        });
+        statuses.push(last.status);
+      }
+      expect(statuses.filter((status) => status === 200)).toHaveLength(60);
+      expect(statuses[60]).toBe(429);
+      expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await last?.json()).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('issues a Bearer token with the requested lifetime', async () => {
     const response = await post({ userId: 'alice', name: 'Alice', ttl: 120 });
     expect(response.status).toBe(200);

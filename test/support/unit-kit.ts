@@ -1,4 +1,3 @@
-import type { WebSocket } from 'ws';
 import { AuthService } from '../../src/auth/auth.service';
 import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
 import { Revocations } from '../../src/auth/revocations.service';
@@ -74,7 +73,7 @@ export function unitKit(env: Record<string, string> = {}) {
   const auth = new AuthService(verifier, revocations, config);
   const limiter = new MemoryRateLimiter();
   const ticketStore = new MemoryTicketStore();
-  const tickets = new TicketsService(ticketStore, limiter, config, metrics, null);
+  const tickets = new TicketsService(ticketStore, config, metrics, null);
   let seq = 0;
 
   /** A connection of `userId` on a fake socket, held by the hub (as the gateway adds it). */
@@ -86,7 +85,7 @@ export function unitKit(env: Record<string, string> = {}) {
     }
     const connection = new Connection({
       id: `c${++seq}`,
-      socket: socket as unknown as WebSocket,
+      socket,
       session: {
         userId,
         name: userId,

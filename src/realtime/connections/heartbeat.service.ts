@@ -32,8 +32,10 @@ export class Heartbeat implements OnModuleInit, OnApplicationShutdown {
         connection.socket.terminate();
         continue;
       }
-      connection.awaitingPong = true;
-      connection.socket.ping();
+      if (connection.socket.ping !== undefined) {
+        connection.awaitingPong = true;
+        connection.socket.ping();
+      }
     }
   }
 }
