@@ -3,13 +3,12 @@ import { BadRequestException, type INestApplication, ValidationPipe } from '@nes
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger } from 'pino';
-import { AppModule } from './app.module';
+import { AppModule, type AppOptions } from './app.module';
 import { broadcastApiGate } from './broadcast/broadcast-api.gate';
 import { jsonTooDeep } from './common/json-depth';
 import { serveDemo } from './demo/demo';
 import type { AppConfig } from './config/app-config';
 import { PinoLoggerService } from './logging/logger';
-import type { RealtimeOptions } from './realtime/realtime.module';
 import { SwitchboardWsAdapter } from './realtime/handshake/ws.adapter';
 
 const JSON_BODY_LIMIT = '16kb';
@@ -20,7 +19,7 @@ export const MAX_JSON_DEPTH = 32;
 export async function createApp(
   config: AppConfig,
   logger: Logger,
-  options: RealtimeOptions = {},
+  options: AppOptions = {},
 ): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     logger: new PinoLoggerService(logger),

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { Clock } from '../config/clock';
 import { Revocations } from './revocations.service';
 import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
@@ -13,6 +14,7 @@ export class AuthService {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly revocations: Revocations,
+    private readonly clock: Clock,
     config: AppConfig,
   ) {
     this.graceMs = config.jwt.clockToleranceS * 1000;
@@ -43,7 +45,7 @@ export class AuthService {
   }
 
   /** Whether the session's token is past its `exp` (plus the allowed clock skew). */
-  isExpired(session: Session, now = Date.now()): boolean {
+  isExpired(session: Session, now = this.clock.now()): boolean {
     return now >= this.deadline(session);
   }
 
@@ -56,7 +58,7 @@ export class AuthService {
   async revoke(session: Session): Promise<void> {
     // Verified tokens expire within MAX_TOKEN_LIFETIME_S; the cap keeps any TTL one Redis accepts.
     const ttlMs = Math.min(
-      Math.max(1000, this.deadline(session) - Date.now()),
+      Math.max(1000, this.deadline(session) - this.clock.now()),
       (MAX_TOKEN_LIFETIME_S + this.graceMs / 1000) * 1000,
     );
     await this.revocations.revoke(session.sessionId, ttlMs);

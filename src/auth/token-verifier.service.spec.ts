@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { JwtService } from '@nestjs/jwt';
 import { SignJWT } from 'jose';
+import { Clock } from '../config/clock';
 import { loadConfig } from '../config/config.schema';
 import { TokenError } from './token.errors';
 import { jwtModuleOptions, TokenVerifier } from './token-verifier.service';
@@ -12,7 +13,7 @@ const sign = (claims: Record<string, unknown>, secret = SECRET) =>
 
 describe('TokenVerifier', () => {
   const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET });
-  const verifier = new TokenVerifier(new JwtService(jwtModuleOptions(config)));
+  const verifier = new TokenVerifier(new JwtService(jwtModuleOptions(config)), new Clock());
   const failure = (token: Promise<string>) =>
     token
       .then((t) => verifier.verify(t))

@@ -5,6 +5,7 @@ import { type Algorithm, JsonWebTokenError, TokenExpiredError } from 'jsonwebtok
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors } from 'jose';
 import { sanitizeText } from '../common/sanitize';
 import { AppConfig } from '../config/app-config';
+import { Clock } from '../config/clock';
 import { sha256 } from '../common/sha256';
 import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
@@ -88,13 +89,18 @@ export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
  */
 @Injectable()
 export class TokenVerifier {
-  constructor(private readonly jwt: JwtService) {}
+  constructor(
+    private readonly jwt: JwtService,
+    private readonly clock: Clock,
+  ) {}
 
   /** @throws TokenError with `expired` or `invalid`. */
   async verify(token: string): Promise<Session> {
     let payload: Record<string, unknown>;
     try {
-      payload = await this.jwt.verifyAsync<Record<string, unknown>>(token);
+      payload = await this.jwt.verifyAsync<Record<string, unknown>>(token, {
+        clockTimestamp: Math.floor(this.clock.now() / 1000),
+      });
     } catch (error) {
       if (error instanceof TokenExpiredError) {
         throw new TokenError('expired', 'access token expired');
@@ -104,7 +110,7 @@ export class TokenVerifier {
       }
       throw error;
     }
-    return sessionFromPayload(payload, token);
+    return sessionFromPayload(payload, token, this.clock.now());
   }
 }
 
@@ -118,12 +124,12 @@ function algorithmFor(key: KeyObject): Algorithm {
   throw new Error('JWT_PUBLIC_KEY must be an RSA or EC P-256 public key');
 }
 
-function sessionFromPayload(payload: Record<string, unknown>, token: string): Session {
+function sessionFromPayload(payload: Record<string, unknown>, token: string, now: number): Session {
   const { sub, exp } = payload;
   if (typeof exp !== 'number') {
     throw new TokenError('invalid', 'access token rejected: exp is required');
   }
-  if (exp > Date.now() / 1000 + MAX_TOKEN_LIFETIME_S) {
+  if (exp > now / 1000 + MAX_TOKEN_LIFETIME_S) {
     throw new TokenError('invalid', 'access token rejected: exp is more than a year ahead');
   }
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {

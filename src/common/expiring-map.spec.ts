@@ -5,7 +5,7 @@ describe('ExpiringMap', () => {
   afterEach(() => jest.useRealTimers());
 
   it('hides entries at once when they expire, and sweeps them later', () => {
-    const map = new ExpiringMap<string, number>(1000);
+    const map = new ExpiringMap<string, number>(undefined, 1000);
     map.set('a', 1, 500);
     map.set('b', 2, 5000);
     expect(map.get('a')).toBe(1);

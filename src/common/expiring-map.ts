@@ -3,13 +3,17 @@ export class ExpiringMap<K, V> {
   private readonly entries = new Map<K, { value: V; expiresAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(sweepIntervalMs = 10_000) {
+  /** @param now the clock it reads (a `Clock`'s `now`, so tests can move it) */
+  constructor(
+    private readonly now: () => number = () => Date.now(),
+    sweepIntervalMs = 10_000,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
   }
 
   set(key: K, value: V, ttlMs: number): void {
-    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
   }
 
   get(key: K): V | undefined {
@@ -17,7 +21,7 @@ export class ExpiringMap<K, V> {
     if (entry === undefined) {
       return undefined;
     }
-    if (entry.expiresAt <= Date.now()) {
+    if (entry.expiresAt <= this.now()) {
       this.entries.delete(key);
       return undefined;
     }
@@ -50,7 +54,7 @@ export class ExpiringMap<K, V> {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt <= now) {
         this.entries.delete(key);

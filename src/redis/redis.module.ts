@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { Clock } from '../config/clock';
 import { Instance } from '../config/instance';
 import { MetricsService } from '../metrics/metrics.service';
 import { InstanceLease } from './instance-lease';
@@ -51,13 +52,16 @@ export class RedisModule {}
  */
 export function storeProvider<T>(
   token: symbol,
-  memory: () => T,
+  memory: (clock: Clock) => T,
   redis: (connections: RedisConnections, lease: InstanceLease) => T,
 ) {
   return {
     provide: token,
-    inject: [RedisConnections, InstanceLease],
-    useFactory: (connections: RedisConnections | null, lease: InstanceLease | null): T =>
-      connections && lease ? redis(connections, lease) : memory(),
+    inject: [RedisConnections, InstanceLease, Clock],
+    useFactory: (
+      connections: RedisConnections | null,
+      lease: InstanceLease | null,
+      clock: Clock,
+    ): T => (connections && lease ? redis(connections, lease) : memory(clock)),
   };
 }

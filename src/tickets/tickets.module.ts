@@ -14,7 +14,7 @@ import { TicketsService } from './tickets.service';
     TicketsService,
     storeProvider<TicketStore>(
       TicketStore,
-      () => new MemoryTicketStore(),
+      (clock) => new MemoryTicketStore(clock),
       (redis) => new RedisTicketStore(redis),
     ),
   ],

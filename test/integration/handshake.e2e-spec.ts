@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { CloseCode } from '@app/protocol';
 import { Hub } from '../../src/core/hub';
-import { startApp, TEST_ORIGIN, type TestApp } from '../support/app';
+import { SkewedClock, startApp, TEST_ORIGIN, type TestApp } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
 import { delta, scrape } from '../support/prometheus';
 import { connected, TestClient, within } from '../support/ws-client';
@@ -231,11 +231,12 @@ describe('WebSocket handshake limits (SPEC §5 rows 3, 4, 5, 7)', () => {
 
   async function withApp(
     env: Record<string, string>,
-    body: (app: TestApp) => Promise<void>,
+    body: (app: TestApp, clock: SkewedClock) => Promise<void>,
   ): Promise<void> {
-    const app = await startApp(env);
+    const clock = new SkewedClock();
+    const app = await startApp(env, { clock });
     try {
-      await body(app);
+      await body(app, clock);
     } finally {
       clients.splice(0).forEach((client) => client.close());
       await app.close();
@@ -268,23 +269,19 @@ describe('WebSocket handshake limits (SPEC §5 rows 3, 4, 5, 7)', () => {
     }));
 
   it('5: an expired ticket closes with 4001', () =>
-    withApp({ TICKET_TTL_S: '1' }, async (app) => {
+    withApp({ TICKET_TTL_S: '1' }, async (app, clock) => {
       const ticketUrl = await url(app, 'late');
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      clock.advance(1_001);
       const client = new TestClient(ticketUrl);
       clients.push(client);
       expect((await within(client.closed, 'close')).code).toBe(CloseCode.Unauthorized);
     }));
 
   it('7: a ticket redeemed after its token expired closes with 4002', () =>
-    withApp({ JWT_CLOCK_TOLERANCE_S: '0' }, async (app) => {
-      // exp is in whole seconds: start at a second's beginning, so the token has a full second
-      // for its ticket, then wait until just past exp.
-      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000)));
-      const exp = seconds() + 1;
-      const token = await hsToken({ sub: 'short', exp });
-      const { url: ticketUrl } = await app.ticket(token);
-      await new Promise((resolve) => setTimeout(resolve, exp * 1000 + 20 - Date.now()));
+    withApp({ JWT_CLOCK_TOLERANCE_S: '0' }, async (app, clock) => {
+      const exp = Math.floor(clock.now() / 1000) + 10;
+      const { url: ticketUrl } = await app.ticket(await hsToken({ sub: 'short', exp }));
+      clock.advance(10_000); // past exp, within the ticket's 30 s
       const client = new TestClient(ticketUrl);
       clients.push(client);
       expect((await within(client.closed, 'close')).code).toBe(CloseCode.SessionExpired);

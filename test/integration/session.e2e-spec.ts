@@ -1,19 +1,27 @@
 import { CloseCode, type ErrorData } from '@app/protocol';
-import { startApp, type TestApp } from '../support/app';
-import { hsToken, seconds } from '../support/jwt';
+import { SkewedClock, startApp, type TestApp } from '../support/app';
+import { hsToken } from '../support/jwt';
 import { connected, type TestClient, within } from '../support/ws-client';
 
-/** An app with `env` for the enclosing describe, and a way to connect to it with a token. */
+/**
+ * An app with `env` for the enclosing describe, a way to connect to it with a token, and its
+ * clock: a test ages the app's sessions by moving the clock, where it would otherwise sleep
+ * through whole-second `exp`s (the session scheduler ticks every 50 ms here).
+ */
 function useApp(env: Record<string, string>) {
   const booted: { app: TestApp } = { app: undefined as unknown as TestApp };
   const clients: TestClient[] = [];
+  const clock = new SkewedClock();
   beforeAll(async () => {
-    booted.app = await startApp(env);
+    booted.app = await startApp(env, { clock, timings: { sessionTickMs: 50 } });
   });
   afterEach(() => clients.splice(0).forEach((c) => c.close()));
   afterAll(() => booted.app.close());
   return {
     booted,
+    clock,
+    /** The app's time in whole seconds, for `exp` claims. */
+    appSeconds: () => Math.floor(clock.now() / 1000),
     async connect(token: string): Promise<TestClient> {
       const client = await connected((await booted.app.ticket(token)).url);
       clients.push(client);
@@ -24,28 +32,37 @@ function useApp(env: Record<string, string>) {
 
 /** Session lifecycle with short-lived tokens (SPEC §6 session.*, §7 4002). */
 describe('session lifecycle', () => {
-  const { booted, connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '0' });
+  const { booted, clock, appSeconds, connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '0' });
+  /** Long enough for the scheduler to have run a few ticks. */
+  const ticks = () => new Promise((resolve) => setTimeout(resolve, 200));
 
   it('warns with session.expiring 60 s before the token expires, then closes with 4002 at expiry', async () => {
-    const exp = seconds() + 62;
+    const exp = appSeconds() + 62;
     const client = await connect(await hsToken({ sub: 'soon', exp }));
-    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 4000);
+    clock.advance(3_000);
+    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 1000);
     expect(warning.data).toEqual({ expiresAt: exp * 1000 });
+    await ticks();
     expect(client.socket.readyState).toBe(client.socket.OPEN);
+    clock.advance(60_000);
+    expect((await within(client.closed, '4002')).code).toBe(CloseCode.SessionExpired);
   });
 
   it('closes with 4002 when the token expires, by timer', async () => {
-    const client = await connect(await hsToken({ sub: 'brief', exp: seconds() + 2 }));
-    const started = Date.now();
-    expect((await within(client.closed, '4002', 4000)).code).toBe(CloseCode.SessionExpired);
-    expect(Date.now() - started).toBeGreaterThan(500);
+    const client = await connect(await hsToken({ sub: 'brief', exp: appSeconds() + 120 }));
+    clock.advance(110_000); // 10 s left: warned, still open
+    await client.nextOfType('session.expiring');
+    await ticks();
+    expect(client.socket.readyState).toBe(client.socket.OPEN);
+    clock.advance(11_000);
+    expect((await within(client.closed, '4002')).code).toBe(CloseCode.SessionExpired);
   });
 
   it('extends the session with session.refresh and a fresh token of the same user', async () => {
-    const client = await connect(
-      await hsToken({ sub: 'renewer', sid: 'sid-1', exp: seconds() + 2 }),
-    );
-    const freshExp = seconds() + 3600;
+    const exp = appSeconds() + 120;
+    const client = await connect(await hsToken({ sub: 'renewer', sid: 'sid-1', exp }));
+    const control = await connect(await hsToken({ sub: 'keeper-of-time', exp }));
+    const freshExp = appSeconds() + 3600;
     client.send({
       type: 'session.refresh',
       id: 'r1',
@@ -53,7 +70,9 @@ describe('session lifecycle', () => {
     });
     const refreshed = await client.nextOfType<{ expiresAt: number }>('session.refreshed');
     expect(refreshed).toMatchObject({ id: 'r1', data: { expiresAt: freshExp * 1000 } });
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    clock.advance(121_000); // past the old exp: the control, not refreshed, is closed
+    expect((await within(control.closed, '4002')).code).toBe(CloseCode.SessionExpired);
+    await ticks();
     expect(client.socket.readyState).toBe(client.socket.OPEN);
   });
 
@@ -72,7 +91,7 @@ describe('session lifecycle', () => {
 
   it.each([
     ['another user’s token', () => hsToken({ sub: 'someone-else' }), /another user/],
-    ['an expired token', () => hsToken({ sub: 'keeper', exp: seconds() - 10 }), /expired/],
+    ['an expired token', () => hsToken({ sub: 'keeper', exp: appSeconds() - 10 }), /expired/],
     ['a token with a bad signature', () => hsToken({ sub: 'keeper' }, 'z'.repeat(40)), /rejected/],
   ])('refuses %s with forbidden and keeps the session', async (_name, makeToken, message) => {
     const client = await connect(await hsToken({ sub: 'keeper' }));
@@ -88,10 +107,10 @@ describe('session lifecycle', () => {
 
 /** `session.expiring` when less than a minute is left, and its timing with a clock tolerance. */
 describe('session.expiring with JWT_CLOCK_TOLERANCE_S=30', () => {
-  const { connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '30' });
+  const { clock, appSeconds, connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '30' });
 
   it('warns right after the welcome when less than a minute is left at connect', async () => {
-    const exp = seconds() + 20;
+    const exp = appSeconds() + 20;
     const client = await connect(await hsToken({ sub: 'late-comer', exp }));
     const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 1000);
     expect(warning.data).toEqual({ expiresAt: exp * 1000 });
@@ -99,7 +118,7 @@ describe('session.expiring with JWT_CLOCK_TOLERANCE_S=30', () => {
 
   it('warns right after session.refreshed when the fresh token has less than a minute', async () => {
     const client = await connect(await hsToken({ sub: 'short-refresher', sid: 'short' }));
-    const exp = seconds() + 30;
+    const exp = appSeconds() + 30;
     client.send({
       type: 'session.refresh',
       id: 'r',
@@ -113,10 +132,13 @@ describe('session.expiring with JWT_CLOCK_TOLERANCE_S=30', () => {
   });
 
   it('warns a minute before exp, not a minute before exp + tolerance', async () => {
-    const exp = seconds() + 62;
+    const exp = appSeconds() + 62;
     const client = await connect(await hsToken({ sub: 'tolerant', exp }));
-    // Due within 2 s; a warning planned against exp + 30 s would come 30 s later.
-    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 4000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.messages.map((m) => m.type)).not.toContain('session.expiring');
+    // Due in 2 s; a warning planned against exp + 30 s would come 30 s later.
+    clock.advance(3_000);
+    const warning = await client.nextOfType<{ expiresAt: number }>('session.expiring', 1000);
     expect(warning.data).toEqual({ expiresAt: exp * 1000 });
   });
 });

@@ -1,3 +1,4 @@
+import { Clock } from '../../src/config/clock';
 import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
 import { RedisRevocationStore } from '../../src/auth/redis-revocation.store';
 import { MemoryRateLimiter } from '../../src/rate-limit/memory-rate-limiter.store';
@@ -31,7 +32,7 @@ beforeAll(async () => {
 afterAll(() => stopRedis());
 
 describeTicketStore('memory', () => {
-  const store = new MemoryTicketStore();
+  const store = new MemoryTicketStore(new Clock());
   return { store, close: () => store.onApplicationShutdown() };
 });
 describeTicketStore('redis', async () => {
@@ -106,7 +107,10 @@ describe('RedisBroker across instances', () => {
       await waitUntil(() => heard[1].length === 10, 'the peer to hear all ten');
       const expected = Array.from({ length: 10 }, (_, i) => `m${i}`);
       await brokers[2].publish('room', 'from three'); // not subscribed, still reaches the others
-      await waitUntil(() => heard[1].length === 11, 'the peer to hear the third');
+      await waitUntil(
+        () => heard[0].length === 11 && heard[1].length === 11,
+        'both subscribers to hear the third',
+      );
       expect(heard[0]).toEqual([...expected, 'from three']); // its own once, no echo
       expect(heard[1]).toEqual([...expected, 'from three']);
       expect(heard[2]).toEqual([]);

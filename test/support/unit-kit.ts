@@ -1,3 +1,4 @@
+import { Clock } from '../../src/config/clock';
 import { AuthService } from '../../src/auth/auth.service';
 import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
 import { Revocations } from '../../src/auth/revocations.service';
@@ -69,10 +70,11 @@ export function unitKit(env: Record<string, string> = {}) {
   const revocationStore = new MemoryRevocationStore();
   const revocations = new Revocations(revocationStore, node, null);
   const jwt = new JwtService(jwtModuleOptions(config));
-  const verifier = new TokenVerifier(jwt);
-  const auth = new AuthService(verifier, revocations, config);
+  const clock = new Clock();
+  const verifier = new TokenVerifier(jwt, clock);
+  const auth = new AuthService(verifier, revocations, clock, config);
   const limiter = new MemoryRateLimiter();
-  const ticketStore = new MemoryTicketStore();
+  const ticketStore = new MemoryTicketStore(clock);
   const tickets = new TicketsService(ticketStore, config, metrics, null);
   let seq = 0;
 
@@ -107,6 +109,7 @@ export function unitKit(env: Record<string, string> = {}) {
 
   return {
     config,
+    clock,
     metrics,
     hub,
     broker,

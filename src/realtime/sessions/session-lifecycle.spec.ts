@@ -7,7 +7,7 @@ describe('SessionLifecycle', () => {
 
   function setup() {
     const kit = unitKit({ JWT_CLOCK_TOLERANCE_S: '30' });
-    const sessions = new SessionLifecycle(kit.auth, kit.hub, kit.config);
+    const sessions = new SessionLifecycle(kit.auth, kit.hub, kit.clock, kit.config);
     return { kit, sessions, stop: () => (sessions.onApplicationShutdown(), kit.dispose()) };
   }
   const expiring = (socket: { frames(): Array<{ type: string }> }) =>

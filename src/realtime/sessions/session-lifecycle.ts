@@ -2,6 +2,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { CloseCode, ErrorCode, ServerMessageType, type SessionExpiryData } from '@app/protocol';
 import { AuthService } from '../../auth/auth.service';
 import { AppConfig } from '../../config/app-config';
+import { Clock } from '../../config/clock';
 import { TokenError } from '../../auth/token.errors';
 import type { Connection } from '../../core/connection';
 import { serverFrame } from '../../core/frames';
@@ -24,12 +25,13 @@ export class SessionLifecycle implements OnApplicationShutdown {
   constructor(
     private readonly auth: AuthService,
     private readonly hub: Hub,
+    clock: Clock,
     config: AppConfig,
   ) {
     this.tickMs = config.timings.sessionTickMs;
     this.warningMs = config.timings.expiryWarningMs;
-    this.nextTick = Math.floor(Date.now() / this.tickMs);
-    this.timer = setInterval(() => this.tick(Date.now()), this.tickMs);
+    this.nextTick = Math.floor(clock.now() / this.tickMs);
+    this.timer = setInterval(() => this.tick(clock.now()), this.tickMs);
     this.timer.unref();
   }
 
