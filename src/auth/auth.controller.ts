@@ -7,11 +7,10 @@ import {
   Post,
   UseGuards,
 } from '@nestjs/common';
-import { SkipThrottle } from '@nestjs/throttler';
 import { CloseCode, type DevTokenResponse } from '@app/protocol';
 import { Node } from '../core/node';
 import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
-import { Throttlers } from '../rate-limit/rate-limit.module';
+import { ThrottledBy, Throttlers } from '../rate-limit/rate-limit.module';
 import { AuthService } from './auth.service';
 import { DevTokenRequest } from './dev-token.dto';
 import { DevTokenService } from './dev-token.service';
@@ -30,7 +29,7 @@ export class AuthController {
   @Post('dev-token')
   @HttpCode(HttpStatus.OK)
   @UseGuards(HttpThrottlerGuard)
-  @SkipThrottle({ [Throttlers.Tickets]: true })
+  @ThrottledBy(Throttlers.DevTokens)
   devToken(@Body() body: DevTokenRequest): Promise<DevTokenResponse> {
     if (!this.devTokens.enabled) {
       throw new NotFoundException('Cannot POST /auth/dev-token');

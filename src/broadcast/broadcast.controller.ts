@@ -1,13 +1,24 @@
-import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  HttpCode,
+  HttpStatus,
+  Post,
+  UseGuards,
+} from '@nestjs/common';
 import { RetryableHttpException } from '../common/errors';
 import { BroadcastRequest } from './broadcast.dto';
 import { BroadcastService, InvalidBroadcastError } from './broadcast.service';
 import { BroadcastUnavailableError } from '../core/broker/broker.interface';
+import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
+import { ThrottledBy, Throttlers } from '../rate-limit/rate-limit.module';
 
 /**
  * `POST /api/broadcast`: the publish API for backends that are not Nest modules. A thin layer over
  * `BroadcastService`. The route and its key are checked by `broadcastApiGate`, which `createApp`
- * mounts ahead of the body parser: this handler only ever sees authorized requests.
+ * mounts ahead of the body parser: this handler only ever sees authorized requests, at most
+ * `BROADCAST_API_CALLS_PER_SECOND` per calling address per instance (`429` with `Retry-After` beyond).
  */
 @Controller('api')
 export class BroadcastController {
@@ -15,6 +26,8 @@ export class BroadcastController {
 
   @Post('broadcast')
   @HttpCode(HttpStatus.ACCEPTED)
+  @UseGuards(HttpThrottlerGuard)
+  @ThrottledBy(Throttlers.BroadcastApi)
   async publish(@Body() body: BroadcastRequest): Promise<void> {
     const { to, event, data } = body;
     const targets = [to.userId, to.userIds, to.room, to.all].filter((value) => value !== undefined);

@@ -5,6 +5,12 @@ export type JwtKeySource =
   | { kind: 'public-key'; pem: string }
   | { kind: 'jwks'; url: string };
 
+/**
+ * `POST /api/broadcast` calls per second per calling address, on each instance: far above what a
+ * backend publishes by design, it stops a runaway loop before it floods every socket.
+ */
+export const BROADCAST_API_CALLS_PER_SECOND = 1000;
+
 /** The validated configuration, built once at boot from the environment (see config.schema.ts). */
 export class AppConfig {
   nodeEnv!: string;
@@ -38,6 +44,8 @@ export class AppConfig {
     maxConnectionsPerIp: number;
     connectAttemptsPerMinute: number;
     ticketsPerMinute: number;
+    /** `BROADCAST_API_CALLS_PER_SECOND`, not read from the environment. */
+    broadcastApiCallsPerSecond: number;
   };
   trustProxy!: boolean;
   tls!: { certFile: string; keyFile: string } | undefined;

@@ -1,7 +1,12 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
-import { AppConfig, DEFAULT_TIMINGS, type JwtKeySource } from './app-config';
+import {
+  AppConfig,
+  BROADCAST_API_CALLS_PER_SECOND,
+  DEFAULT_TIMINGS,
+  type JwtKeySource,
+} from './app-config';
 import { ConfigError } from './config.error';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -266,6 +271,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxConnectionsPerIp: int(env, 'MAX_CONNECTIONS_PER_IP', 100, 1, 10_000_000),
       connectAttemptsPerMinute: int(env, 'CONNECT_ATTEMPTS_PER_MINUTE', 5, 1, 1_000_000),
       ticketsPerMinute: int(env, 'TICKETS_PER_MINUTE', 30, 1, 1_000_000),
+      broadcastApiCallsPerSecond: BROADCAST_API_CALLS_PER_SECOND,
     },
     trustProxy: bool(env, 'TRUST_PROXY', false),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,

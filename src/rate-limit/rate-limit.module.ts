@@ -1,5 +1,10 @@
 import { Global, Module } from '@nestjs/common';
-import { ThrottlerModule, ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
+import {
+  SkipThrottle,
+  ThrottlerModule,
+  ThrottlerStorage,
+  ThrottlerStorageService,
+} from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config';
 import { storeProvider } from '../redis/redis.module';
 import { HttpThrottlerGuard } from './http-throttler.guard';
@@ -12,8 +17,26 @@ import { RedisThrottlerStorage } from './redis-throttler.store';
 export const DEV_TOKENS_PER_MINUTE = 60;
 const MINUTE_MS = 60_000;
 
-/** The names of the HTTP throttlers; a route names the ones it skips (`@SkipThrottle`). */
-export const Throttlers = { Tickets: 'tickets', DevTokens: 'dev-tokens' } as const;
+/** The HTTP throttlers, by name. */
+export const Throttlers = {
+  Tickets: 'tickets',
+  DevTokens: 'dev-tokens',
+  BroadcastApi: 'broadcast-api',
+} as const;
+type ThrottlerName = (typeof Throttlers)[keyof typeof Throttlers];
+
+/**
+ * Counts the route against `name` alone (`@nestjs/throttler` applies every throttler to every
+ * guarded route unless told to skip it). Goes with `@UseGuards(…, HttpThrottlerGuard)`.
+ */
+export const ThrottledBy = (name: ThrottlerName): MethodDecorator & ClassDecorator =>
+  SkipThrottle(
+    Object.fromEntries(
+      Object.values(Throttlers)
+        .filter((other) => other !== name)
+        .map((other) => [other, true]),
+    ),
+  );
 
 /** Where the HTTP throttler counts: in memory, or in Redis in cluster mode (one place decides). */
 const HTTP_THROTTLER_STORAGE = Symbol('HttpThrottlerStorage');
@@ -37,7 +60,8 @@ class HttpThrottlerStorageModule {}
 
 /**
  * Limits: the HTTP routes' through `@nestjs/throttler` (`HttpThrottlerGuard`: tickets per minute
- * per user, cluster-wide; dev tokens per minute per address, per instance), and the WebSocket side's through `RateLimiter`
+ * per user, cluster-wide; dev tokens per minute and broadcast API calls per second per address, per
+ * instance), and the WebSocket side's through `RateLimiter`
  * (connect attempts per user, the typing throttle), whose fixed windows the handshake and the
  * message handlers call directly, where no HTTP guard runs. Both count cluster-wide in Redis.
  */
@@ -51,6 +75,7 @@ class HttpThrottlerStorageModule {}
         throttlers: [
           { name: Throttlers.Tickets, ttl: MINUTE_MS, limit: config.limits.ticketsPerMinute },
           { name: Throttlers.DevTokens, ttl: MINUTE_MS, limit: DEV_TOKENS_PER_MINUTE },
+          { name: Throttlers.BroadcastApi, ttl: 1000, limit: config.limits.broadcastApiCallsPerSecond },
         ],
         storage,
       }),

@@ -1,12 +1,11 @@
 import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@nestjs/common';
-import { SkipThrottle } from '@nestjs/throttler';
 import type { Request } from 'express';
 import type { TicketResponse } from '@app/protocol';
 import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
 import type { Session } from '../core/session';
 import { AppConfig } from '../config/app-config';
 import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
-import { Throttlers } from '../rate-limit/rate-limit.module';
+import { ThrottledBy, Throttlers } from '../rate-limit/rate-limit.module';
 import { TicketsService } from './tickets.service';
 
 @Controller('auth')
@@ -22,7 +21,7 @@ export class TicketsController {
    */
   @Post('ws-ticket')
   @UseGuards(JwtAuthGuard, HttpThrottlerGuard) // the user first: tickets count per user
-  @SkipThrottle({ [Throttlers.DevTokens]: true })
+  @ThrottledBy(Throttlers.Tickets)
   @Header('Cache-Control', 'no-store')
   async issue(@CurrentSession() session: Session, @Req() req: Request): Promise<TicketResponse> {
     const origin = req.headers.origin;

@@ -95,3 +95,38 @@ describe('POST /api/broadcast while BROADCAST_API_KEY is unset', () => {
     }
   });
 });
+
+describe('POST /api/broadcast throttling', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startApp(
+      { BROADCAST_API_KEY: API_KEY, TRUST_PROXY: 'true' },
+      { limits: { broadcastApiCallsPerSecond: 5 } },
+    );
+  });
+  afterAll(() => app.close());
+
+  const publish = (from: string) =>
+    fetch(`${app.http}/api/broadcast`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${API_KEY}`,
+        'x-forwarded-for': from,
+      },
+      body: '{"to":{"all":true},"event":"tick","data":1}',
+    });
+
+  it('answers 429 with Retry-After past its calls per second from one address, not others', async () => {
+    for (let i = 0; i < 5; i++) {
+      expect((await publish('10.1.1.1')).status).toBe(202);
+    }
+    const refused = await publish('10.1.1.1');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await refused.json()) as { message: string }).message).toMatch(
+      /at most 5 requests per 1 s per address/,
+    );
+    expect((await publish('10.2.2.2')).status).toBe(202);
+  });
+});

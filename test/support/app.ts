@@ -5,6 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { DevTokenResponse, TicketResponse } from '@app/protocol';
 import { createApp } from '../../src/app.factory';
 import type { AppConfig, Timings } from '../../src/config/app-config';
+import { Clock } from '../../src/config/clock';
 import { loadConfig } from '../../src/config/config.schema';
 import { createLogger } from '../../src/logging/logger';
 import type { RealtimeOptions } from '../../src/realtime/realtime.module';
@@ -15,6 +16,22 @@ import { waitUntil } from './wait';
 
 export const TEST_ORIGIN = 'http://app.test';
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+/**
+ * The system clock plus an offset a test moves forward: the app's tokens, sessions and in-memory
+ * tickets age at once, while its timers keep running in real time.
+ */
+export class SkewedClock extends Clock {
+  private offsetMs = 0;
+
+  override now(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
 
 /** Every line the app logged, raw, for assertions on what must never be logged. */
 export class LogCapture extends Writable {
@@ -53,12 +70,18 @@ export async function startApp(
     realtime = {},
     port: listenPort = 0,
     timings = {},
+    limits = {},
+    clock,
   }: {
     waitForRedis?: boolean;
     realtime?: RealtimeOptions;
     port?: number;
     /** Shorter internal clocks for this app (see `Timings`). */
     timings?: Partial<Timings>;
+    /** Limits the environment cannot set (see `AppConfig.limits`). */
+    limits?: Partial<AppConfig['limits']>;
+    /** The app's clock (a `SkewedClock` to age tokens and tickets without sleeping). */
+    clock?: Clock;
   } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
@@ -69,8 +92,9 @@ export async function startApp(
     ...env,
   });
   Object.assign(config.timings, timings);
+  Object.assign(config.limits, limits);
   const logs = new LogCapture();
-  const app = await createApp(config, createLogger(config.logLevel, logs), realtime);
+  const app = await createApp(config, createLogger(config.logLevel, logs), { ...realtime, clock });
   await app.listen(listenPort, '127.0.0.1');
   if (config.redisUrl && waitForRedis) {
     await waitUntil(() => app.get(InstanceLease).synced, 'Redis ready and the lease held');
