@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { CloseCode, RESERVED_EVENT_PREFIXES } from '@app/protocol';
 import { type BroadcastTarget, MetricsService } from '../metrics/metrics.service';
-import { serverFrame } from '../core/frames';
+import { roomFrame, serverFrame } from '../core/frames';
 import { ALL_CHANNEL, Node, roomChannel, userChannel } from '../core/node';
 
 const EVENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -23,6 +23,10 @@ export class InvalidBroadcastError extends Error {
  * publisher. The payload is serialized once per call and the frame is handed to Redis before this
  * instance's own sockets are served. Sockets receive `{ "type": event, "data": data, "ts": ms }`.
  *
+ * `toUser`, `toUsers` and `toRoom` publish into streams (the user's, the room's): each frame also
+ * carries its `"offset"` in that stream (and `"room"` for a room), is kept in history
+ * (`HISTORY_SIZE`, `HISTORY_TTL_S`) and reaches a client that reconnects in time. `toAll` does not.
+ *
  * While Redis is down (cluster mode) every call rejects with `BroadcastUnavailableError` and
  * nothing is sent; it works again by itself when Redis returns. Bad arguments reject with
  * `InvalidBroadcastError`.
@@ -37,16 +41,18 @@ export class BroadcastService {
   /** Sends to every socket of the user (the user's private channel). */
   async toUser(userId: string, event: string, data: unknown): Promise<void> {
     assertId(userId, 'userId');
-    await this.send('user', [userChannel(userId)], event, data);
+    assertEvent(event);
+    await this.send('user', [userChannel(userId)], serverFrame(event, data), true);
   }
 
   /** Sends to every socket of each user; duplicates are sent once. */
   async toUsers(userIds: string[], event: string, data: unknown): Promise<void> {
+    assertEvent(event);
     const channels = [...new Set(userIds)].map((userId) => {
       assertId(userId, 'userId');
       return userChannel(userId);
     });
-    await this.send('users', channels, event, data);
+    await this.send('users', channels, serverFrame(event, data), true);
   }
 
   /** Sends to every member of the room, except `opts.exceptConnectionId` when given. */
@@ -57,12 +63,20 @@ export class BroadcastService {
     opts: { exceptConnectionId?: string } = {},
   ): Promise<void> {
     assertId(room, 'room');
-    await this.send('room', [roomChannel(room)], event, data, opts.exceptConnectionId);
+    assertEvent(event);
+    await this.send(
+      'room',
+      [roomChannel(room)],
+      roomFrame(event, data, room),
+      true,
+      opts.exceptConnectionId,
+    );
   }
 
   /** Sends to every socket of every instance. */
   async toAll(event: string, data: unknown): Promise<void> {
-    await this.send('all', [ALL_CHANNEL], event, data);
+    assertEvent(event);
+    await this.send('all', [ALL_CHANNEL], serverFrame(event, data), false);
   }
 
   /**
@@ -94,16 +108,17 @@ export class BroadcastService {
   private async send(
     target: BroadcastTarget,
     channels: string[],
-    event: string,
-    data: unknown,
+    frame: string,
+    stream: boolean,
     except?: string,
   ): Promise<void> {
-    assertEvent(event);
     if (channels.length === 0) {
       return;
     }
     this.metrics.broadcast(target);
-    await this.bus.publishEvents(channels, serverFrame(event, data), except);
+    await (stream
+      ? this.bus.publishToStreams(channels, frame, except)
+      : this.bus.publishEvents(channels, frame, except));
   }
 }
 

@@ -29,6 +29,8 @@ export class AppConfig {
   demo!: boolean;
   allowedOrigins!: ReadonlySet<string>;
   ticketTtlS!: number;
+  /** Stream history: publications kept per stream (0: off), and for how long after the last one. */
+  history!: { size: number; ttlMs: number };
   ws!: {
     path: string;
     maxPayloadBytes: number;

@@ -13,7 +13,11 @@ export class ConfigModule {
   static forRoot(config: AppConfig, clock = new Clock()): DynamicModule {
     return {
       module: ConfigModule,
-      providers: [{ provide: AppConfig, useValue: config }, { provide: Clock, useValue: clock }, Instance],
+      providers: [
+        { provide: AppConfig, useValue: config },
+        { provide: Clock, useValue: clock },
+        Instance,
+      ],
       exports: [AppConfig, Clock, Instance],
     };
   }

@@ -256,6 +256,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       allowedOrigins ??
       new Set([`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`]),
     ticketTtlS: int(env, 'TICKET_TTL_S', 30, 1, 600),
+    history: {
+      size: int(env, 'HISTORY_SIZE', 100, 0, 10_000),
+      ttlMs: int(env, 'HISTORY_TTL_S', 600, 1, 30 * 86_400) * 1000,
+    },
     ws: {
       path: wsPath,
       maxPayloadBytes: int(env, 'WS_MAX_PAYLOAD_BYTES', 10_240, 64, 16 * 1024 * 1024),

@@ -51,6 +51,11 @@ export class Connection {
   closeCodeSent: number | null = null;
   /** The tail of this socket's message handling: messages are handled one at a time, in order. */
   private tail: Promise<void> | null = null;
+  /**
+   * Streams being recovered, by channel: their live publications wait here (offset and frame)
+   * until the history has been sent, so that the client sees each offset once, in order.
+   */
+  private held: Map<string, Array<[offset: number, frame: string]>> | null = null;
 
   readonly id: string;
   readonly socket: Transport;
@@ -149,6 +154,43 @@ export class Connection {
     this.socket.send(frame);
     this.metrics.sent();
     return true;
+  }
+
+  /** Delivers a stream's live publication, or holds it while the stream is being recovered. */
+  publish(channel: string, offset: number, frame: string): void {
+    const queue = this.held?.get(channel);
+    if (queue === undefined) {
+      this.send(frame);
+    } else {
+      queue.push([offset, frame]);
+    }
+  }
+
+  /** From now on the channel's live publications wait until `release`. */
+  hold(channel: string): void {
+    (this.held ??= new Map()).set(channel, []);
+  }
+
+  /**
+   * Sends what waited of the channel's publications after offset `after` (what the client has
+   * now), in order, and delivers live ones directly again.
+   */
+  release(channel: string, after = Infinity): void {
+    const queue = this.held?.get(channel);
+    if (queue === undefined) {
+      return;
+    }
+    this.held!.delete(channel);
+    if (this.held!.size === 0) {
+      this.held = null;
+    }
+    let last = after;
+    for (const [offset, frame] of queue) {
+      if (offset > last) {
+        this.send(frame);
+        last = offset;
+      }
+    }
   }
 
   close(code: number, reason: string): void {

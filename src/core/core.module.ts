@@ -1,11 +1,12 @@
 import { Global, Module } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
 import { storeProvider } from '../redis/redis.module';
-import { Broker } from './broker/broker.interface';
+import { Broker, streamOptions } from './broker/broker.interface';
 import { MemoryBroker } from './broker/memory.broker';
 import { RedisBroker } from './broker/redis.broker';
 import { Hub } from './hub';
 import { Node } from './node';
+import { Streams } from './streams';
 
 /**
  * The core every feature builds on: the hub (this instance's sockets), the broker (memory or
@@ -24,12 +25,14 @@ import { Node } from './node';
       },
     },
     Node,
+    Streams,
     storeProvider<Broker>(
       Broker,
-      () => new MemoryBroker(),
-      (redis, lease) => new RedisBroker(redis, lease.instanceId),
+      (clock, config) => new MemoryBroker(streamOptions(config.history), () => clock.now()),
+      (redis, lease, config) =>
+        new RedisBroker(redis, lease.instanceId, streamOptions(config.history)),
     ),
   ],
-  exports: [Hub, Node, Broker],
+  exports: [Hub, Node, Streams, Broker],
 })
 export class CoreModule {}

@@ -5,6 +5,14 @@ export function serverFrame(type: string, data?: unknown, id?: string): string {
   return JSON.stringify({ type, id, data, ts: Date.now() });
 }
 
+/**
+ * Serializes a room stream's publication: `{ type, data, ts, room }`; the node adds `offset` when
+ * the broker has given it one.
+ */
+export function roomFrame(type: string, data: unknown, room: string): string {
+  return JSON.stringify({ type, data, ts: Date.now(), room });
+}
+
 export function errorFrame(
   code: ErrorCode,
   message: string,

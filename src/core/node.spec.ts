@@ -51,11 +51,13 @@ describe('Node (embedded broker)', () => {
     const down: Broker = {
       available: false,
       publish: () => Promise.reject(new Error('must not be called')),
+      publishToStream: () => Promise.reject(new Error('must not be called')),
+      history: () => Promise.reject(new Error('must not be called')),
       subscribe: () => Promise.resolve(),
       unsubscribe: () => Promise.resolve(),
       onMessage: () => undefined,
     };
-    const node = new Node(down, new Hub(), kit.instance, kit.metrics);
+    const node = new Node(down, new Hub(), kit.instance, kit.metrics, kit.config);
     await expect(node.publishEvents([roomChannel('r')], 'x')).rejects.toBeInstanceOf(
       BroadcastUnavailableError,
     );

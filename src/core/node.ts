@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { Instance } from '../config/instance';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Connection } from './connection';
@@ -39,16 +40,21 @@ interface CloseCommand {
 export class Node implements OnModuleInit {
   private readonly logger = new Logger(Node.name);
   private readonly noticeHandlers = new Map<string, (payload: string) => void>();
+  /** Whether publications go into streams (`HISTORY_SIZE` > 0). */
+  readonly streams: boolean;
 
   constructor(
     @Inject(Broker) private readonly broker: Broker,
     private readonly hub: Hub,
     private readonly instance: Instance,
     private readonly metrics: MetricsService,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.streams = config.history.size > 0;
+  }
 
   async onModuleInit(): Promise<void> {
-    this.broker.onMessage((channel, message) => this.receive(channel, message));
+    this.broker.onMessage((channel, message, offset) => this.receive(channel, message, offset));
     await Promise.all(
       [ALL, CONTROL, this.instanceChannel(this.instance.id)].map((c) => this.broker.subscribe(c)),
     );
@@ -94,6 +100,27 @@ export class Node implements OnModuleInit {
     this.assertAvailable();
     const message = `${this.header('e', exceptConnectionId)}\n${frame}`;
     await Promise.all(channels.map((channel) => this.broker.publish(channel, message)));
+  }
+
+  /**
+   * Publishes an event frame into each channel's stream (a user's or a room's): each copy gets
+   * the next offset of its stream and is kept for recovery, and the sockets receive it with
+   * `"offset"` added. With history off it is `publishEvents`.
+   *
+   * @param frame a serialized frame (a JSON object); a room's carries `"room"` at the top level
+   * @throws BroadcastUnavailableError (nothing was sent then).
+   */
+  async publishToStreams(
+    channels: readonly string[],
+    frame: string,
+    exceptConnectionId = '',
+  ): Promise<void> {
+    if (!this.streams) {
+      return this.publishEvents(channels, frame, exceptConnectionId);
+    }
+    this.assertAvailable();
+    const message = `${this.header('e', exceptConnectionId)}\n${frame}`;
+    await Promise.all(channels.map((channel) => this.broker.publishToStream(channel, message)));
   }
 
   /** Closes the sockets of a user, a session or one connection, on whichever instance holds them. */
@@ -153,11 +180,14 @@ export class Node implements OnModuleInit {
     return `i:${instanceId}`;
   }
 
-  private receive(channel: string, message: string): void {
+  private receive(channel: string, message: string, offset: number): void {
     const newline = message.indexOf('\n');
     const [kind, publishedAt, except] = message.slice(0, newline).split('|');
     const payload = message.slice(newline + 1);
-    if (kind === 'e') {
+    if (kind === 'e' && offset > 0) {
+      this.deliverPublication(channel, withOffset(payload, offset), offset, except);
+      this.metrics.delivered(Number(publishedAt));
+    } else if (kind === 'e') {
       this.deliver(channel, payload, except);
       this.metrics.delivered(Number(publishedAt));
     } else if (kind === 'c') {
@@ -174,6 +204,20 @@ export class Node implements OnModuleInit {
     for (const connection of this.localSockets(channel)) {
       if (connection.id !== exceptConnectionId) {
         connection.send(frame);
+      }
+    }
+  }
+
+  /** Like `deliver`, for a stream's publication: a socket recovering the stream holds it. */
+  private deliverPublication(
+    channel: string,
+    frame: string,
+    offset: number,
+    exceptConnectionId: string,
+  ): void {
+    for (const connection of this.localSockets(channel)) {
+      if (connection.id !== exceptConnectionId) {
+        connection.publish(channel, offset, frame);
       }
     }
   }
@@ -202,4 +246,16 @@ export class Node implements OnModuleInit {
     }
     return [];
   }
+}
+
+/**
+ * The frame a socket receives for a stream publication, from what the broker carried or kept
+ * (`<header>\n<frame>`): the frame with `"offset"` added at the end, at the top level.
+ */
+export function publicationFrame(message: string, offset: number): string {
+  return withOffset(message.slice(message.indexOf('\n') + 1), offset);
+}
+
+function withOffset(frame: string, offset: number): string {
+  return `${frame.slice(0, -1)},"offset":${offset}}`;
 }

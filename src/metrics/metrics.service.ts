@@ -47,6 +47,8 @@ export class MetricsService implements OnApplicationShutdown {
   private readonly connectionDuration: Histogram;
   private readonly broadcasts: Counter<'target'>;
   private readonly broadcastDelivery: Histogram;
+  private readonly recoveries: Counter<'result'>;
+  private readonly historyReads: Counter<'purpose'>;
   private readonly ticketsIssued: Counter;
   private readonly ticketsRedeemed: Counter<'result'>;
   private readonly spike: Gauge;
@@ -119,6 +121,18 @@ export class MetricsService implements OnApplicationShutdown {
       name: 'ws_broadcast_delivery_seconds',
       help: 'From publish to the local send loop on the receiving instance',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.recoveries = new Counter({
+      name: 'ws_recoveries_total',
+      help: 'Stream recoveries asked for with since, by result (recovered, reset)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.historyReads = new Counter({
+      name: 'ws_history_reads_total',
+      help: 'Stream history reads, by purpose (recovery, scrollback)',
+      labelNames: ['purpose'],
       registers,
     });
     this.ticketsIssued = new Counter({
@@ -199,6 +213,14 @@ export class MetricsService implements OnApplicationShutdown {
 
   delivered(publishedAt: number): void {
     this.broadcastDelivery.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+  }
+
+  recovery(result: 'recovered' | 'reset'): void {
+    this.recoveries.inc({ result });
+  }
+
+  historyRead(purpose: 'recovery' | 'scrollback'): void {
+    this.historyReads.inc({ purpose });
   }
 
   ticketIssued(): void {

@@ -43,7 +43,8 @@ export class HttpThrottlerGuard extends ThrottlerGuard {
     detail: ThrottlerLimitDetail,
   ): Promise<void> {
     const per = detail.tracker.startsWith('user:') ? 'per user' : 'per address';
-    const window = detail.ttl % 60_000 === 0 ? `${detail.ttl / 60_000} min` : `${detail.ttl / 1000} s`;
+    const window =
+      detail.ttl % 60_000 === 0 ? `${detail.ttl / 60_000} min` : `${detail.ttl / 1000} s`;
     throw new RetryableHttpException(
       HttpStatus.TOO_MANY_REQUESTS,
       `at most ${detail.limit} requests per ${window} ${per}; retry in ${detail.timeToBlockExpire} s`,

@@ -75,7 +75,11 @@ class HttpThrottlerStorageModule {}
         throttlers: [
           { name: Throttlers.Tickets, ttl: MINUTE_MS, limit: config.limits.ticketsPerMinute },
           { name: Throttlers.DevTokens, ttl: MINUTE_MS, limit: DEV_TOKENS_PER_MINUTE },
-          { name: Throttlers.BroadcastApi, ttl: 1000, limit: config.limits.broadcastApiCallsPerSecond },
+          {
+            name: Throttlers.BroadcastApi,
+            ttl: 1000,
+            limit: config.limits.broadcastApiCallsPerSecond,
+          },
         ],
         storage,
       }),

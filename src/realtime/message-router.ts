@@ -14,8 +14,11 @@ import { type Connection, ConnectionClosedError } from '../core/connection';
 import { errorFrame, serverFrame } from '../core/frames';
 import { ClientError } from './messages/client-error';
 import {
+  DEFAULT_HISTORY_LIMIT,
   PingData,
   RoomData,
+  RoomHistoryData,
+  RoomJoinData,
   RoomMessageData,
   SessionRefreshData,
 } from './messages/client-messages.dto';
@@ -29,7 +32,8 @@ const MAX_TYPE_LENGTH = 64;
 const UNAVAILABLE_RETRY_MS = 2_000;
 
 type Envelope = ClientMessage<Record<string, unknown>>;
-type Reply = { type: string; data?: unknown } | void;
+/** A handler's answer; `after` runs once the reply was sent (a recovery's missed publications). */
+type Reply = { type: string; data?: unknown; after?: () => void } | void;
 
 interface Route<T extends object> {
   dto: new () => T;
@@ -54,9 +58,9 @@ export class MessageRouter {
   ) {
     const routes: { [K in ClientMessageType]: Route<never> } = {
       [ClientMessageType.Ping]: route(PingData, () => ({ type: ServerMessageType.Pong })),
-      [ClientMessageType.RoomJoin]: route(RoomData, async (c, d) => ({
+      [ClientMessageType.RoomJoin]: route(RoomJoinData, async (c, d) => ({
         type: ServerMessageType.RoomJoined,
-        data: await rooms.join(c, d.room),
+        ...(await rooms.join(c, d.room, d.since)),
       })),
       [ClientMessageType.RoomLeave]: route(RoomData, async (c, d) => ({
         type: ServerMessageType.RoomLeft,
@@ -65,6 +69,10 @@ export class MessageRouter {
       [ClientMessageType.RoomMessage]: route(RoomMessageData, (c, d) =>
         rooms.message(c, d.room, d.text),
       ),
+      [ClientMessageType.RoomHistory]: route(RoomHistoryData, async (c, d) => ({
+        type: ServerMessageType.RoomHistory,
+        data: await rooms.history(c, d.room, d.limit ?? DEFAULT_HISTORY_LIMIT, d.before),
+      })),
       [ClientMessageType.Typing]: route(RoomData, (c, d) => rooms.typing(c, d.room)),
       [ClientMessageType.PresenceList]: route(RoomData, async (c, d) => ({
         type: ServerMessageType.PresenceList,
@@ -152,6 +160,7 @@ export class MessageRouter {
   private answer(connection: Connection, reply: Reply, id: string | undefined): void {
     if (reply) {
       connection.send(serverFrame(reply.type, reply.data, id));
+      reply.after?.();
     }
   }
 

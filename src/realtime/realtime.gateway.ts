@@ -8,7 +8,8 @@ import { AppConfig } from '../config/app-config';
 import { Connection } from '../core/connection';
 import { serverFrame } from '../core/frames';
 import { Hub } from '../core/hub';
-import { Node } from '../core/node';
+import { Node, userChannel } from '../core/node';
+import { type Catchup, Streams } from '../core/streams';
 import { MetricsService } from '../metrics/metrics.service';
 import { InstanceLease } from '../redis/instance-lease';
 import { ConnectionRegistrar } from './connections/connection-registrar';
@@ -34,6 +35,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     private readonly config: AppConfig,
     private readonly hub: Hub,
     private readonly node: Node,
+    private readonly streams: Streams,
     private readonly router: MessageRouter,
     private readonly sessions: SessionLifecycle,
     private readonly rooms: RoomsService,
@@ -57,7 +59,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     _req: IncomingMessage,
     handshake: AcceptedHandshake,
   ): Promise<void> {
-    const { session, admission } = handshake;
+    const { session, admission, since } = handshake;
     const connection = new Connection({
       id: randomUUID(),
       socket,
@@ -69,6 +71,10 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
       messageWindowMs: this.config.ws.messageWindowMs,
       metrics: this.metrics,
     });
+    const ownStream = userChannel(session.userId);
+    if (this.streams.enabled) {
+      connection.hold(ownStream); // before the hub can route the user's publications to it
+    }
     this.hub.add(connection, admission);
 
     attach(socket, connection);
@@ -92,6 +98,19 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
         err: tracked.reason as unknown,
       });
     }
+    let catchup: Catchup | undefined;
+    if (this.streams.enabled && connection.open) {
+      try {
+        catchup = await this.streams.recover(connection, ownStream, since);
+      } catch (error) {
+        connection.release(ownStream, 0); // nothing replayed: whatever waited goes out as it is
+        this.logger.warn({
+          msg: 'user stream position not read',
+          connectionId: connection.id,
+          err: error,
+        });
+      }
+    }
     if (!connection.open) {
       return;
     }
@@ -106,8 +125,10 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
         messagesPerWindow: this.config.ws.messagesPerWindow,
         windowMs: this.config.ws.messageWindowMs,
       },
+      ...(catchup?.recovery ?? (since && { recovered: false, missed: 0 })),
     };
     connection.send(serverFrame(ServerMessageType.Welcome, welcome));
+    catchup?.finish();
     this.sessions.schedule(connection);
     this.logger.log({
       msg: 'connection accepted',

@@ -52,16 +52,17 @@ export class RedisModule {}
  */
 export function storeProvider<T>(
   token: symbol,
-  memory: (clock: Clock) => T,
-  redis: (connections: RedisConnections, lease: InstanceLease) => T,
+  memory: (clock: Clock, config: AppConfig) => T,
+  redis: (connections: RedisConnections, lease: InstanceLease, config: AppConfig) => T,
 ) {
   return {
     provide: token,
-    inject: [RedisConnections, InstanceLease, Clock],
+    inject: [RedisConnections, InstanceLease, Clock, AppConfig],
     useFactory: (
       connections: RedisConnections | null,
       lease: InstanceLease | null,
       clock: Clock,
-    ): T => (connections && lease ? redis(connections, lease) : memory(clock)),
+      config: AppConfig,
+    ): T => (connections && lease ? redis(connections, lease, config) : memory(clock, config)),
   };
 }

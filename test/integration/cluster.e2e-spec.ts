@@ -64,6 +64,7 @@ describe('cluster mode: two instances, one Redis', () => {
       type: 'invoice.paid',
       data: { id: 7 },
       ts: expect.any(Number),
+      offset: 1, // the first publication in u2's stream
     });
 
     await broadcast.toUsers([u1, u2, u2], 'team.update', { n: 1 });

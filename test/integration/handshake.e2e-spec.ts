@@ -218,6 +218,7 @@ describe('WebSocket handshake (SPEC §5)', () => {
         heartbeatMs: 30000,
         sessionExpiresAt: expect.any(Number),
         limits: { maxPayload: 10240, messagesPerWindow: 20, windowMs: 10000 },
+        position: { epoch: expect.any(String), offset: 0 }, // the user's own stream
       },
     });
     const { sessionExpiresAt } = welcome.data as { sessionExpiresAt: number };

@@ -18,7 +18,7 @@ import { describeTicketStore } from '../contracts/ticket-store.contract';
 import { suiteRedis, testPrefix } from '../support/redis';
 import { connectRedis } from '../support/redis-connections';
 import { waitUntil } from '../support/app';
-import { describeBroker } from '../contracts/broker.contract';
+import { CONTRACT_STREAMS, describeBroker } from '../contracts/broker.contract';
 import { MemoryBroker } from '../../src/core/broker/memory.broker';
 import { RedisBroker } from '../../src/core/broker/redis.broker';
 import type { RedisConnections } from '../../src/redis/redis.connections';
@@ -79,10 +79,16 @@ describePresenceStore('redis', async () => {
   return { store: new RedisPresenceStore(redis), close: () => redis.onApplicationShutdown() };
 });
 
-describeBroker('memory', () => ({ broker: new MemoryBroker(), close: () => undefined }));
+describeBroker('memory', () => {
+  const broker = new MemoryBroker(CONTRACT_STREAMS);
+  return { broker, close: () => broker.onApplicationShutdown() };
+});
 describeBroker('redis', async () => {
   const redis = await connectRedis(redisUrl);
-  return { broker: new RedisBroker(redis, 'i1'), close: () => redis.onApplicationShutdown() };
+  return {
+    broker: new RedisBroker(redis, 'i1', CONTRACT_STREAMS),
+    close: () => redis.onApplicationShutdown(),
+  };
 });
 
 describe('RedisBroker across instances', () => {
@@ -93,9 +99,9 @@ describe('RedisBroker across instances', () => {
     );
     try {
       const brokers = [
-        new RedisBroker(one, 'one'),
-        new RedisBroker(two, 'two'),
-        new RedisBroker(three, 'three'),
+        new RedisBroker(one, 'one', CONTRACT_STREAMS),
+        new RedisBroker(two, 'two', CONTRACT_STREAMS),
+        new RedisBroker(three, 'three', CONTRACT_STREAMS),
       ];
       const heard = brokers.map(() => [] as string[]);
       brokers.forEach((broker, i) => broker.onMessage((_, message) => heard[i].push(message)));
@@ -116,6 +122,54 @@ describe('RedisBroker across instances', () => {
       expect(heard[2]).toEqual([]);
     } finally {
       await Promise.all([one, two, three].map((redis) => redis.onApplicationShutdown()));
+    }
+  });
+});
+
+describe('RedisBroker streams across instances', () => {
+  it('numbers two instances’ concurrent publications without gap, and each hears them in order', async () => {
+    const prefix = testPrefix();
+    const [one, two] = await Promise.all([1, 2].map(() => connectRedis(redisUrl, prefix)));
+    try {
+      const options = { size: 1000, ttlMs: 60_000, metaTtlMs: 60_000 };
+      const brokers = [new RedisBroker(one, 'one', options), new RedisBroker(two, 'two', options)];
+      const heard = brokers.map(() => [] as number[]);
+      brokers.forEach((broker, i) => broker.onMessage((_, __, offset) => heard[i].push(offset)));
+      await Promise.all(brokers.map((broker) => broker.subscribe('r:busy')));
+      const given = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => brokers[i % 2].publishToStream('r:busy', `m${i}`)),
+      );
+      const all = Array.from({ length: 200 }, (_, i) => i + 1);
+      expect(given.map((p) => p.offset).sort((a, b) => a - b)).toEqual(all);
+      await waitUntil(() => heard.every((h) => h.length === 200), 'both to hear all 200');
+      expect(heard).toEqual([all, all]); // every instance, the publisher too, in offset order
+      const history = await brokers[1].history('r:busy', { after: 0, limit: 1000 });
+      expect(history.publications.map((p) => p.offset)).toEqual(all);
+    } finally {
+      await Promise.all([one, two].map((redis) => redis.onApplicationShutdown()));
+    }
+  });
+
+  it('starts a new epoch from offset 1 when Redis lost the stream', async () => {
+    const redis = await connectRedis(redisUrl, testPrefix());
+    try {
+      const broker = new RedisBroker(redis, 'one', CONTRACT_STREAMS);
+      const before = await broker.publishToStream('u:ann', 'm1');
+      await broker.publishToStream('u:ann', 'm2');
+      const keys = await redis.command.keys(`${redis.prefix}stream:*`);
+      expect(keys.sort()).toEqual([
+        `${redis.prefix}stream:{u:ann}:log`,
+        `${redis.prefix}stream:{u:ann}:meta`,
+      ]);
+      await redis.command.del(...keys); // what a restart without persistence does
+      const after = await broker.publishToStream('u:ann', 'm3');
+      expect(after.offset).toBe(1);
+      expect(after.epoch).not.toBe(before.epoch);
+      expect((await broker.history('u:ann', { after: 0, limit: 10 })).publications).toEqual([
+        { offset: 1, message: 'm3' },
+      ]);
+    } finally {
+      await redis.onApplicationShutdown();
     }
   });
 });

@@ -7,6 +7,8 @@ import { jwtModuleOptions, TokenVerifier } from '../../src/auth/token-verifier.s
 import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/config.schema';
 import { Instance } from '../../src/config/instance';
+import { streamOptions } from '../../src/core/broker/broker.interface';
+import { Streams } from '../../src/core/streams';
 import { MemoryBroker } from '../../src/core/broker/memory.broker';
 import { Connection } from '../../src/core/connection';
 import { Hub } from '../../src/core/hub';
@@ -64,13 +66,14 @@ export function unitKit(env: Record<string, string> = {}) {
   });
   const metrics = new MetricsService(config);
   const hub = new Hub();
-  const broker = new MemoryBroker();
+  const clock = new Clock();
+  const broker = new MemoryBroker(streamOptions(config.history), () => clock.now());
   const instance = new Instance();
-  const node = new Node(broker, hub, instance, metrics);
+  const node = new Node(broker, hub, instance, metrics, config);
+  const streams = new Streams(broker, metrics, config);
   const revocationStore = new MemoryRevocationStore();
   const revocations = new Revocations(revocationStore, node, null);
   const jwt = new JwtService(jwtModuleOptions(config));
-  const clock = new Clock();
   const verifier = new TokenVerifier(jwt, clock);
   const auth = new AuthService(verifier, revocations, clock, config);
   const limiter = new MemoryRateLimiter();
@@ -111,6 +114,7 @@ export function unitKit(env: Record<string, string> = {}) {
     config,
     clock,
     metrics,
+    streams,
     hub,
     broker,
     instance,
@@ -128,6 +132,7 @@ export function unitKit(env: Record<string, string> = {}) {
     },
     dispose(): void {
       metrics.onApplicationShutdown();
+      broker.onApplicationShutdown();
       revocations.onApplicationShutdown();
       limiter.onApplicationShutdown();
       ticketStore.onApplicationShutdown();

@@ -4,10 +4,14 @@ import {
   CloseCode,
   type ErrorData,
   retryAfterSeconds,
+  type RoomHistoryData,
+  type RoomJoinedData,
   type RoomMembersData,
   type ServerMessage,
   ServerMessageType,
   type SessionExpiryData,
+  type StreamPosition,
+  type StreamRecovery,
   type TicketResponse,
   type WelcomeData,
 } from '@app/protocol';
@@ -27,6 +31,8 @@ const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** The close code this client uses when it abandons a dead link. */
 const DEAD_LINK = 4000;
+/** The key of the user's own stream among the streams the client tracks (rooms use their name). */
+const OWN_STREAM = '\u0000user';
 
 interface Pending {
   resolve(data: unknown): void;
@@ -56,6 +62,8 @@ export class SwitchboardClient {
   private readonly fetchImpl: typeof fetch;
   private readonly backoff: Backoff;
   private readonly rooms = new Set<string>();
+  /** The last position seen of each stream: the user's own (OWN_STREAM) and each joined room's. */
+  private readonly positions = new Map<string, StreamPosition>();
   private readonly pending = new Map<string, Pending>();
   private readonly eventHandlers = new Map<
     string,
@@ -67,6 +75,8 @@ export class SwitchboardClient {
     message: new Set(),
     error: new Set(),
     close: new Set(),
+    recovered: new Set(),
+    reset: new Set(),
     stopped: new Set(),
   };
   private socket: WebSocketLike | null = null;
@@ -161,16 +171,42 @@ export class SwitchboardClient {
     });
   }
 
-  /** Joins a room; it is joined again after every reconnect until `leave`. */
-  async join(room: string): Promise<RoomMembersData> {
-    const joined = await this.request<RoomMembersData>(ClientMessageType.RoomJoin, { room });
+  /**
+   * Joins a room; it is joined again after every reconnect until `leave`, recovering what was
+   * published meanwhile (`recovered`, or `reset` when the server could not).
+   */
+  async join(room: string): Promise<RoomJoinedData> {
+    const since = this.positions.get(room);
+    const joined = await this.request<RoomJoinedData>(
+      ClientMessageType.RoomJoin,
+      since ? { room, since } : { room },
+    );
     this.rooms.add(room);
+    this.track(room, joined, since !== undefined);
     return joined;
   }
 
   async leave(room: string): Promise<void> {
     this.rooms.delete(room);
+    this.positions.delete(room);
     await this.request(ClientMessageType.RoomLeave, { room });
+  }
+
+  /**
+   * A room's last messages (at most `limit`, 1–100, default 50), or those before offset `before`,
+   * oldest first, as they were sent. Members only.
+   */
+  history(
+    room: string,
+    options: { limit?: number; before?: number } = {},
+  ): Promise<RoomHistoryData> {
+    return this.request(ClientMessageType.RoomHistory, { room, ...options });
+  }
+
+  /** Where the client stands in a room's stream (or, with no room, its own), if it tracks it. */
+  position(room?: string): StreamPosition | undefined {
+    const position = this.positions.get(room ?? OWN_STREAM);
+    return position && { ...position };
   }
 
   /** Sends a chat message; every member, this client included, receives `room.message`. */
@@ -227,7 +263,10 @@ export class SwitchboardClient {
         },
       );
       if (response.status === 201) {
-        return ((await response.json()) as TicketResponse).url;
+        const { url } = (await response.json()) as TicketResponse;
+        const own = this.positions.get(OWN_STREAM);
+        // Not a secret: where the client stands in its own stream, to get what it missed.
+        return own ? `${url}&since=${encodeURIComponent(`${own.epoch}:${own.offset}`)}` : url;
       }
       if (response.status === 401 && attempt === 0) {
         this.wantFreshToken = true;
@@ -260,8 +299,12 @@ export class SwitchboardClient {
     } catch {
       return; // The server only sends JSON; anything else is not ours to interpret.
     }
+    if (message.offset !== undefined && !this.advance(message)) {
+      return; // already seen: a stream never delivers an offset twice, but a client checks
+    }
     if (message.type === ServerMessageType.Welcome) {
       this.welcome = message.data as WelcomeData;
+      this.track(OWN_STREAM, this.welcome, this.positions.has(OWN_STREAM));
       this.ticketFailures = 0;
       this.backoff.reset();
       this.startPinging();
@@ -349,10 +392,43 @@ export class SwitchboardClient {
     }, delayMs);
   }
 
+  /**
+   * Takes in a `welcome` or `room.joined`: what its stream's recovery found. Recovered, the missed
+   * publications follow and move the position on; otherwise the stream starts from the server's.
+   */
+  private track(stream: string, answer: Partial<StreamRecovery>, asked: boolean): void {
+    if (answer.position === undefined) {
+      this.positions.delete(stream); // history is off on the server
+      return;
+    }
+    const room = stream === OWN_STREAM ? undefined : stream;
+    if (asked && answer.recovered === true) {
+      this.emit('recovered', { room, missed: answer.missed ?? 0 });
+      return;
+    }
+    this.positions.set(stream, { ...answer.position });
+    if (asked) {
+      this.emit('reset', { room });
+    }
+  }
+
+  /** Moves a stream's position on to the publication's offset; false when it was seen already. */
+  private advance(message: ServerMessage): boolean {
+    const position = this.positions.get(message.room ?? OWN_STREAM);
+    if (position === undefined) {
+      return true;
+    }
+    if (message.offset! <= position.offset) {
+      return false;
+    }
+    position.offset = message.offset!;
+    return true;
+  }
+
   private async rejoin(): Promise<void> {
     for (const room of [...this.rooms]) {
       try {
-        await this.request(ClientMessageType.RoomJoin, { room });
+        await this.join(room);
       } catch (error) {
         if (error instanceof SwitchboardError) {
           this.rooms.delete(room);

@@ -47,6 +47,16 @@ export interface ClientEvents {
   error: (error: ErrorData) => void;
   /** The socket closed (before the client decides what to do). */
   close: (close: { code: number; reason: string }) => void;
+  /**
+   * A stream was recovered after a reconnect: its `missed` publications follow (a room's, or with
+   * no `room` the user's own), so the application's state stays whole.
+   */
+  recovered: (recovery: { room?: string; missed: number }) => void;
+  /**
+   * A stream could not be recovered (its history was lost or the client was away too long):
+   * reload that state another way, e.g. `history()` for a room.
+   */
+  reset: (reset: { room?: string }) => void;
   /** The client stopped for good: `closed`, `signed-out`, `replaced`, or too many ticket failures. */
   stopped: (reason: { state: ConnectionState; code?: number; message: string }) => void;
 }

@@ -8,12 +8,18 @@ export interface ClientMessage<T = unknown> {
   data?: T;
 }
 
-/** A server → client frame. `ts` is the server's clock in ms since the epoch. */
+/**
+ * A server → client frame. `ts` is the server's clock in ms since the epoch. A publication that
+ * belongs to a stream carries its `offset` in that stream, and `room` when the stream is a room's
+ * (an `offset` without `room` is the user's own stream).
+ */
 export interface ServerMessage<T = unknown> {
   type: string;
   id?: string;
   data?: T;
   ts: number;
+  offset?: number;
+  room?: string;
 }
 
 export const MAX_MESSAGE_ID_LENGTH = 64;
@@ -24,6 +30,7 @@ export const ClientMessageType = {
   RoomJoin: 'room.join',
   RoomLeave: 'room.leave',
   RoomMessage: 'room.message',
+  RoomHistory: 'room.history',
   Typing: 'typing',
   PresenceList: 'presence.list',
   SessionRefresh: 'session.refresh',
@@ -40,6 +47,7 @@ export const ServerMessageType = {
   RoomJoined: 'room.joined',
   RoomLeft: 'room.left',
   RoomMessage: 'room.message',
+  RoomHistory: 'room.history',
   RoomTyping: 'room.typing',
   PresenceJoined: 'presence.joined',
   PresenceLeft: 'presence.left',
@@ -59,6 +67,27 @@ export const RESERVED_EVENT_PREFIXES: readonly string[] = [
   'pong',
 ];
 
+/**
+ * Where a stream stands: `epoch` changes whenever the stream's history was lost, `offset` is its
+ * latest publication's (0 before the first).
+ */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * What a stream's recovery found, in `welcome` (the user's own stream, asked for by `since` in the
+ * upgrade URL) and `room.joined` (asked for by `since` in `room.join`): `recovered: true` and the
+ * `missed` publications follow at once, in order; `recovered: false` and the client must reload
+ * its state another way.
+ */
+export interface StreamRecovery {
+  position: StreamPosition;
+  recovered?: boolean;
+  missed?: number;
+}
+
 export interface UserInfo {
   id: string;
   name: string;
@@ -76,6 +105,10 @@ export interface WelcomeData {
     messagesPerWindow: number;
     windowMs: number;
   };
+  /** The user's own stream; absent while history is off (`HISTORY_SIZE=0`). */
+  position?: StreamPosition;
+  recovered?: boolean;
+  missed?: number;
 }
 
 /** `room.joined` and `presence.list`: at most 100 members listed, `count` of them all. */
@@ -85,13 +118,35 @@ export interface RoomMembersData {
   count: number;
 }
 
+/** `room.joined`: the members, and where the room's stream stands (absent while history is off). */
+export interface RoomJoinedData extends RoomMembersData {
+  position?: StreamPosition;
+  recovered?: boolean;
+  missed?: number;
+}
+
 /** `room.left` (and the `data` of `room.leave`, `typing`, `presence.list`). */
 export interface RoomData {
   room: string;
 }
 
-/** `room.join`: the room. */
-export type RoomJoinRequest = RoomData;
+/** `room.join`: the room, and the last position the client holds of its stream, to recover from. */
+export interface RoomJoinRequest extends RoomData {
+  since?: StreamPosition;
+}
+
+/** `room.history`: scrollback, at most `limit` (1–100, default 50) publications before `before`. */
+export interface RoomHistoryRequest extends RoomData {
+  limit?: number;
+  before?: number;
+}
+
+/** `room.history` answer: publications as they were sent, oldest first. */
+export interface RoomHistoryData {
+  room: string;
+  position: StreamPosition;
+  messages: ServerMessage[];
+}
 
 /** `room.message` from a client. */
 export interface RoomMessageRequest {

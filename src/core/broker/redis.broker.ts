@@ -1,11 +1,92 @@
 import { Logger } from '@nestjs/common';
+import type { Result } from 'ioredis';
 import type { RedisConnections } from '../../redis/redis.connections';
-import { BroadcastUnavailableError, type Broker, type BrokerHandler } from './broker.interface';
+import {
+  BroadcastUnavailableError,
+  type Broker,
+  type BrokerHandler,
+  type HistoryQuery,
+  type Publication,
+  type StreamHistory,
+  type StreamOptions,
+  type StreamPosition,
+} from './broker.interface';
+import { newEpoch } from './memory.broker';
 
 /**
- * Redis pub/sub: publishes on the command connection, listens on the subscriber connection. A
- * message on the wire is `<publishing instance id>|<message>`: this instance delivers its own
- * publications locally as it publishes them, and skips their echo from Redis.
+ * Publishes into a stream: KEYS[1] its meta hash (`e` epoch, `o` offset), KEYS[2] its log (a Redis
+ * Stream whose entry ids are `<offset>-0`). A stream without meta starts a new epoch with an empty
+ * log. The PUBLISH is in the same script, so every subscriber hears a stream's publications in
+ * offset order. ARGV: pub/sub channel, message, size, ttl ms, meta ttl ms, a fresh epoch.
+ */
+const PUBLISH = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[1], '|' .. offset .. '|' .. ARGV[2])
+return {epoch, offset}
+`;
+
+/**
+ * Reads a stream's position and kept publications together. ARGV: a fresh epoch (used when the
+ * stream has none), meta ttl ms, mode (`after`, `before` or `last`), the bound offset, the limit.
+ */
+const HISTORY = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
+local limit = tonumber(ARGV[5])
+local entries = {}
+if limit > 0 then
+  if ARGV[3] == 'after' then
+    entries = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[4]) + 1) .. '-0', '+', 'COUNT', limit)
+  elseif ARGV[3] == 'before' then
+    entries = redis.call('XREVRANGE', KEYS[2], '(' .. ARGV[4] .. '-0', '-', 'COUNT', limit)
+  else
+    entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', limit)
+  end
+end
+return {epoch, offset, entries}
+`;
+
+type StreamEntry = [id: string, fields: [name: string, message: string]];
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    switchboardStreamPublish(
+      meta: string,
+      log: string,
+      ...args: (string | number)[]
+    ): Result<[string, number], Context>;
+    switchboardStreamHistory(
+      meta: string,
+      log: string,
+      ...args: (string | number)[]
+    ): Result<[string, number, StreamEntry[]], Context>;
+  }
+}
+
+/**
+ * Redis pub/sub, and streams in Redis. An ephemeral message travels as
+ * `<publishing instance id>|<message>`: this instance delivers its own ephemeral publications
+ * locally as it publishes them, and skips their echo from Redis. A stream publication travels as
+ * `|<offset>|<message>` and every instance delivers it from Redis, this one too, so that the
+ * local sockets see a stream in the same order as everyone else.
+ *
+ * A stream's two keys, `stream:{<channel>}:meta` and `stream:{<channel>}:log`, share a hash tag,
+ * so the scripts that touch both run on Redis Cluster too.
  */
 export class RedisBroker implements Broker {
   private readonly logger = new Logger(RedisBroker.name);
@@ -16,15 +97,21 @@ export class RedisBroker implements Broker {
   constructor(
     private readonly redis: RedisConnections,
     instanceId: string,
+    private readonly streams: StreamOptions,
   ) {
     this.origin = `${instanceId}|`;
     const prefixLength = redis.prefix.length;
     redis.subscriber.on('message', (channel: string, wire: string) => {
-      if (!wire.startsWith(this.origin)) {
-        this.deliver(channel.slice(prefixLength), wire.slice(wire.indexOf('|') + 1));
+      if (wire.charCodeAt(0) === 124 /* | */) {
+        const end = wire.indexOf('|', 1);
+        this.deliver(channel.slice(prefixLength), wire.slice(end + 1), Number(wire.slice(1, end)));
+      } else if (!wire.startsWith(this.origin)) {
+        this.deliver(channel.slice(prefixLength), wire.slice(wire.indexOf('|') + 1), 0);
       }
     });
     redis.onSubscriberReady(() => void this.resubscribe());
+    redis.command.defineCommand('switchboardStreamPublish', { numberOfKeys: 2, lua: PUBLISH });
+    redis.command.defineCommand('switchboardStreamHistory', { numberOfKeys: 2, lua: HISTORY });
   }
 
   get available(): boolean {
@@ -32,21 +119,68 @@ export class RedisBroker implements Broker {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    if (this.redis.command.status !== 'ready') {
-      throw new BroadcastUnavailableError();
-    }
+    this.assertReady();
     // Handed to Redis first (the command is written now), then the local send loop runs while
     // Redis works: serving local sockets first would make every other instance wait for it.
     const sent = this.redis.command.publish(this.redis.prefix + channel, this.origin + message);
     sent.catch(() => undefined); // awaited below; no unhandled rejection while the loop runs
     if (this.interest.has(channel)) {
-      this.deliver(channel, message);
+      this.deliver(channel, message, 0);
     }
     try {
       await sent;
     } catch (error) {
       throw new BroadcastUnavailableError({ cause: error });
     }
+  }
+
+  async publishToStream(channel: string, message: string): Promise<StreamPosition> {
+    this.assertReady();
+    const [meta, log] = this.streamKeys(channel);
+    try {
+      const [epoch, offset] = await this.redis.command.switchboardStreamPublish(
+        meta,
+        log,
+        this.redis.prefix + channel,
+        message,
+        this.streams.size,
+        this.streams.ttlMs,
+        this.streams.metaTtlMs,
+        newEpoch(),
+      );
+      return { epoch, offset };
+    } catch (error) {
+      throw new BroadcastUnavailableError({ cause: error });
+    }
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<StreamHistory> {
+    const [meta, log] = this.streamKeys(channel);
+    const [mode, bound] =
+      query.after !== undefined
+        ? ['after', query.after]
+        : query.before !== undefined
+          ? ['before', query.before]
+          : ['last', 0];
+    const [epoch, offset, entries] = await this.redis.run('history', (r) =>
+      r.switchboardStreamHistory(
+        meta,
+        log,
+        newEpoch(),
+        this.streams.metaTtlMs,
+        mode,
+        bound,
+        query.limit,
+      ),
+    );
+    const publications: Publication[] = entries.map(([id, fields]) => ({
+      offset: Number(id.slice(0, id.indexOf('-'))),
+      message: fields[1],
+    }));
+    if (mode !== 'after') {
+      publications.reverse(); // read newest first; answered oldest first
+    }
+    return { position: { epoch, offset: Number(offset) }, publications };
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -63,9 +197,20 @@ export class RedisBroker implements Broker {
     this.handlers.push(handler);
   }
 
-  private deliver(channel: string, message: string): void {
+  private assertReady(): void {
+    if (this.redis.command.status !== 'ready') {
+      throw new BroadcastUnavailableError();
+    }
+  }
+
+  private streamKeys(channel: string): [meta: string, log: string] {
+    const tagged = `${this.redis.prefix}stream:{${channel}}`;
+    return [`${tagged}:meta`, `${tagged}:log`];
+  }
+
+  private deliver(channel: string, message: string, offset: number): void {
     for (const handler of this.handlers) {
-      handler(channel, message);
+      handler(channel, message, offset);
     }
   }
 

@@ -147,6 +147,13 @@ async function signIn(user: UserInfo): Promise<void> {
     }
   });
   client.on('error', (error) => showBanner(`${error.code}: ${error.message}`));
+  // Away too long to catch up (or the server lost its history): reload the room's messages.
+  client.on('reset', ({ room }) => {
+    if (room !== undefined) {
+      view(room).messages = [];
+      void loadHistory(room);
+    }
+  });
   client.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message) => {
     view(message.room).messages.push(message);
     view(message.room).typing.delete(message.from.id);
@@ -230,12 +237,32 @@ async function joinRoom(room: string): Promise<void> {
     const joined = await client.join(room);
     view(room).members = joined.members;
     current = room;
+    if (view(room).messages.length === 0 && joined.position !== undefined) {
+      await loadHistory(room);
+    }
     renderRooms();
     renderMessages();
     renderMembers();
     renderTyping();
   } catch (error) {
     showBanner(`Could not join ${room}: ${(error as Error).message}`);
+  }
+}
+
+/** The room's last messages, before those that arrived live meanwhile (each once, by its id). */
+async function loadHistory(room: string): Promise<void> {
+  if (!client) {
+    return;
+  }
+  const { messages } = await client.history(room, { limit: 50 });
+  const earlier = messages
+    .filter((message) => message.type === ServerMessageType.RoomMessage)
+    .map((message) => message.data as RoomMessage);
+  const known = new Set(earlier.map((message) => message.messageId));
+  const live = view(room).messages.filter((message) => !known.has(message.messageId));
+  view(room).messages = [...earlier, ...live];
+  if (room === current) {
+    renderMessages();
   }
 }
 

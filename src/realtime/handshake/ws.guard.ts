@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CloseCode, retryAfterReason } from '@app/protocol';
+import { CloseCode, retryAfterReason, type StreamPosition } from '@app/protocol';
 import { AuthService } from '../../auth/auth.service';
 import type { Session } from '../../core/session';
 import { TokenError } from '../../auth/token.errors';
@@ -13,6 +13,7 @@ import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { InstanceLease } from '../../redis/instance-lease';
 import { TicketsService } from '../../tickets/tickets.service';
 import { type Admission, Hub } from '../../core/hub';
+import { parseSince } from '../../core/streams';
 
 /** How a handshake ended: the `outcome` label of `ws_connections_total` (SPEC §8). */
 export type HandshakeOutcome = ConnectionOutcome;
@@ -37,6 +38,8 @@ export interface Accept {
   kind: 'accept';
   session: Session;
   admission: Admission;
+  /** Where the client's own stream stood for it (`since=<epoch>:<offset>`), to recover from. */
+  since?: StreamPosition;
 }
 export type HandshakeDecision = Reject | CloseAfterUpgrade | Accept;
 
@@ -186,7 +189,7 @@ export class WsGuard {
     if (await this.auth.isRevoked(session)) {
       return close(CloseCode.SessionRevoked, 'session revoked', 'revoked');
     }
-    return { kind: 'accept', session, admission };
+    return { kind: 'accept', session, admission, since: parseSince(url.searchParams.get('since')) };
   }
 }
 

@@ -1,5 +1,14 @@
 import type * as Protocol from '@app/protocol';
-import { IsString, Length, Matches } from 'class-validator';
+import {
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+} from 'class-validator';
 
 /** Room names: `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$` (SPEC §6). */
 export const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -19,6 +28,53 @@ export class RoomData implements Protocol.RoomData {
   @IsString()
   @Matches(ROOM_NAME, roomMessage)
   room!: string;
+}
+
+/** A stream position as a client sends it back: `{ epoch: string (1–64), offset: integer ≥ 0 }`. */
+function IsStreamPosition(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isStreamPosition',
+    validator: {
+      validate: (value: unknown): boolean => {
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          return false;
+        }
+        const { epoch, offset, ...rest } = value as Record<string, unknown>;
+        return (
+          Object.keys(rest).length === 0 &&
+          typeof epoch === 'string' &&
+          epoch.length >= 1 &&
+          epoch.length <= 64 &&
+          Number.isSafeInteger(offset) &&
+          (offset as number) >= 0
+        );
+      },
+      defaultMessage: () =>
+        'since must be { epoch: string of 1-64 characters, offset: whole number >= 0 }, as received',
+    },
+  });
+}
+
+export class RoomJoinData extends RoomData implements Protocol.RoomJoinRequest {
+  @IsOptional()
+  @IsStreamPosition()
+  since?: Protocol.StreamPosition;
+}
+
+export const MAX_HISTORY_LIMIT = 100;
+export const DEFAULT_HISTORY_LIMIT = 50;
+
+export class RoomHistoryData extends RoomData implements Protocol.RoomHistoryRequest {
+  @IsOptional()
+  @IsInt({ message: 'limit must be a whole number from 1 to 100' })
+  @Min(1, { message: 'limit must be a whole number from 1 to 100' })
+  @Max(MAX_HISTORY_LIMIT, { message: 'limit must be a whole number from 1 to 100' })
+  limit?: number;
+
+  @IsOptional()
+  @IsInt({ message: 'before must be an offset (a whole number >= 1)' })
+  @Min(1, { message: 'before must be an offset (a whole number >= 1)' })
+  before?: number;
 }
 
 export class RoomMessageData implements Protocol.RoomMessageRequest {

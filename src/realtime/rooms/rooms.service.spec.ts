@@ -11,6 +11,7 @@ describe('RoomsService', () => {
   const rooms = new RoomsService(
     kit.hub,
     kit.node,
+    kit.streams,
     kit.instance,
     new ClaimsRoomPolicy(),
     new MemoryPresenceStore(),
@@ -22,18 +23,25 @@ describe('RoomsService', () => {
     rooms.onApplicationShutdown();
     kit.dispose();
   });
+  /** Joins as the router does: the reply, then what follows it. */
+  const join = async (...args: Parameters<RoomsService['join']>) => {
+    const { data, after } = await rooms.join(...args);
+    after?.();
+    return data;
+  };
   const types = (socket: { frames(): Array<{ type: string }> }) =>
     socket.frames().map((frame) => frame.type);
 
   it('joins, announces the newcomer to the others, and lists everyone', async () => {
     const ann = kit.connect('ann');
     const ben = kit.connect('ben');
-    expect(await rooms.join(ann.connection, 'lobby')).toEqual({
+    expect(await join(ann.connection, 'lobby')).toEqual({
       room: 'lobby',
       members: [{ id: 'ann', name: 'ann' }],
       count: 1,
+      position: { epoch: expect.any(String) as string, offset: 0 },
     });
-    expect((await rooms.join(ben.connection, 'lobby')).count).toBe(2);
+    expect((await join(ben.connection, 'lobby')).count).toBe(2);
     expect(ann.socket.frames()).toEqual([
       expect.objectContaining({
         type: 'presence.joined',
@@ -46,8 +54,8 @@ describe('RoomsService', () => {
   it('sends a sanitized room.message to every member, sender included', async () => {
     const cat = kit.connect('cat');
     const dan = kit.connect('dan');
-    await rooms.join(cat.connection, 'desk');
-    await rooms.join(dan.connection, 'desk');
+    await join(cat.connection, 'desk');
+    await join(dan.connection, 'desk');
     await rooms.message(dan.connection, 'desk', 'hi\u202E there');
     for (const socket of [cat.socket, dan.socket]) {
       const message = socket.frames().find((frame) => frame.type === 'room.message');
@@ -62,12 +70,12 @@ describe('RoomsService', () => {
         () => 'accepted',
         (error: unknown) => (error instanceof ClientError ? error.code : String(error)),
       );
-    expect(await refusal(rooms.join(eve.connection, 'user:eve'))).toBe(ErrorCode.Forbidden);
-    expect(await refusal(rooms.join(eve.connection, 'team-2:x'))).toBe(ErrorCode.Forbidden);
+    expect(await refusal(join(eve.connection, 'user:eve'))).toBe(ErrorCode.Forbidden);
+    expect(await refusal(join(eve.connection, 'team-2:x'))).toBe(ErrorCode.Forbidden);
     expect(await refusal(rooms.message(eve.connection, 'team-1:x', 'hi'))).toBe(
       ErrorCode.NotMember,
     );
-    expect(await refusal(rooms.join(eve.connection, 'team-1:x'))).toBe('accepted');
+    expect(await refusal(join(eve.connection, 'team-1:x'))).toBe('accepted');
     expect(await refusal(rooms.message(eve.connection, 'team-1:x', '\u0000'))).toBe(
       ErrorCode.ValidationFailed,
     );
@@ -76,9 +84,9 @@ describe('RoomsService', () => {
   it('holds at most 50 rooms per connection', async () => {
     const fay = kit.connect('fay');
     for (let i = 0; i < 50; i++) {
-      await rooms.join(fay.connection, `many-${i}`);
+      await join(fay.connection, `many-${i}`);
     }
-    await expect(rooms.join(fay.connection, 'many-50')).rejects.toMatchObject({
+    await expect(join(fay.connection, 'many-50')).rejects.toMatchObject({
       code: ErrorCode.Forbidden,
     });
   });
@@ -86,8 +94,8 @@ describe('RoomsService', () => {
   it('throttles typing to one per user per room per 2 s, and never echoes it', async () => {
     const gus = kit.connect('gus');
     const hal = kit.connect('hal');
-    await rooms.join(gus.connection, 'quiet');
-    await rooms.join(hal.connection, 'quiet');
+    await join(gus.connection, 'quiet');
+    await join(hal.connection, 'quiet');
     await rooms.typing(gus.connection, 'quiet');
     await rooms.typing(gus.connection, 'quiet');
     expect(types(hal.socket).filter((type) => type === 'room.typing')).toHaveLength(1);
@@ -97,8 +105,8 @@ describe('RoomsService', () => {
   it('leaves every room of a closed socket and tells the others, once', async () => {
     const ivy = kit.connect('ivy');
     const jon = kit.connect('jon');
-    await rooms.join(ivy.connection, 'exit');
-    await rooms.join(jon.connection, 'exit');
+    await join(ivy.connection, 'exit');
+    await join(jon.connection, 'exit');
     ivy.socket.close(1000, 'bye');
     await rooms.leaveAll(ivy.connection);
     await rooms.leaveAll(ivy.connection);
@@ -109,7 +117,7 @@ describe('RoomsService', () => {
   it('does not let a closed socket into a room', async () => {
     const kim = kit.connect('kim');
     kim.socket.close(1000, 'gone');
-    await expect(rooms.join(kim.connection, 'late')).rejects.toBeInstanceOf(ConnectionClosedError);
+    await expect(join(kim.connection, 'late')).rejects.toBeInstanceOf(ConnectionClosedError);
     expect(kit.hub.ofRoom('late').size).toBe(0);
   });
 });

@@ -8,10 +8,13 @@ import {
 import { randomUUID } from 'node:crypto';
 import {
   ErrorCode,
+  type RoomHistoryData,
+  type RoomJoinedData,
   type RoomMembersData,
   type RoomMessageData,
   type RoomUserData,
   ServerMessageType,
+  type StreamPosition,
   type UserInfo,
 } from '@app/protocol';
 import { Node, roomChannel } from '../../core/node';
@@ -22,7 +25,8 @@ import { ExpiringMap } from '../../common/expiring-map';
 import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { InstanceLease } from '../../redis/instance-lease';
 import type { Connection } from '../../core/connection';
-import { serverFrame } from '../../core/frames';
+import { roomFrame, serverFrame } from '../../core/frames';
+import { Streams } from '../../core/streams';
 import { Hub } from '../../core/hub';
 import { ClientError } from '../messages/client-error';
 import { MAX_TEXT_LENGTH } from '../messages/client-messages.dto';
@@ -53,6 +57,7 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly hub: Hub,
     private readonly bus: Node,
+    private readonly streams: Streams,
     private readonly instance: Instance,
     private readonly policy: RoomPolicy,
     @Inject(PresenceStore) private readonly presence: PresenceStore,
@@ -66,12 +71,22 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     this.lease?.onRecovered(() => void this.removeUnremoved());
   }
 
-  async join(connection: Connection, room: string): Promise<RoomMembersData> {
+  /**
+   * Joins the room and, with streams on, reads where its stream stands; with `since`, what the
+   * client missed. The caller sends the `room.joined` reply, then calls `after`: the missed
+   * publications follow the reply, before any newer one.
+   */
+  async join(
+    connection: Connection,
+    room: string,
+    since?: StreamPosition,
+  ): Promise<{ data: RoomJoinedData; after?: () => void }> {
     if (room.startsWith(RESERVED_ROOM_PREFIX)) {
       throw new ClientError(ErrorCode.Forbidden, `"${RESERVED_ROOM_PREFIX}" rooms are reserved`);
     }
     if (connection.rooms.has(room)) {
-      return { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) };
+      // Already in: its publications reach the socket; nothing to recover.
+      return { data: { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) } };
     }
     if (connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
       throw new ClientError(
@@ -84,22 +99,45 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     }
     // The policy may have awaited: a socket that closed meanwhile must not enter the room index.
     connection.assertOpen();
+    const channel = roomChannel(room);
+    if (this.streams.enabled) {
+      connection.hold(channel); // before any publication of the room can reach the socket
+    }
     if (this.hub.join(connection, room)) {
       await this.bus.subscribeRoom(room);
     }
     let fresh: boolean;
     let listed: { members: UserInfo[]; count: number };
+    let catchup: Awaited<ReturnType<Streams['recover']>> | undefined;
     try {
       fresh = await this.presence.join(room, this.member(connection));
       listed = await this.presence.members(room, MAX_LISTED_MEMBERS);
+      if (this.streams.enabled) {
+        catchup = await this.streams.recover(connection, channel, since);
+      }
     } catch (error) {
+      connection.release(channel);
       await this.leaveLocally(connection, room);
       throw error;
     }
     if (fresh) {
       await this.announce(room, ServerMessageType.PresenceJoined, connection);
     }
-    return { room, ...listed };
+    return { data: { room, ...listed, ...catchup?.recovery }, after: catchup?.finish };
+  }
+
+  /** `room.history`: scrollback of the room's stream, for members. */
+  async history(
+    connection: Connection,
+    room: string,
+    limit: number,
+    before?: number,
+  ): Promise<RoomHistoryData> {
+    this.assertMember(connection, room);
+    if (!this.streams.enabled) {
+      throw new ClientError(ErrorCode.Forbidden, 'history is off on this server (HISTORY_SIZE=0)');
+    }
+    return { room, ...(await this.streams.history(roomChannel(room), limit, before)) };
   }
 
   async leave(connection: Connection, room: string): Promise<{ room: string }> {
@@ -133,8 +171,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
       text: clean,
       messageId: randomUUID(),
     };
-    const frame = serverFrame(ServerMessageType.RoomMessage, data);
-    await this.bus.publishEvents([roomChannel(room)], frame);
+    const frame = roomFrame(ServerMessageType.RoomMessage, data, room);
+    await this.bus.publishToStreams([roomChannel(room)], frame);
   }
 
   /**

@@ -1,0 +1,245 @@
+import type { RoomJoinedData, ServerMessage, StreamPosition } from '@app/protocol';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { SkewedClock, startApp, type TestApp } from '../support/app';
+import { suiteRedis, testPrefix } from '../support/redis';
+import { connected, type TestClient } from '../support/ws-client';
+
+const HISTORY_SIZE = 10;
+
+/**
+ * History and recovery: a client that comes back with the last position it holds gets exactly
+ * what it missed, in order, before anything newer; beyond the history it is told so. In both modes:
+ * embedded (one instance; "A" and "B" are the same one) and cluster (two instances, one Redis).
+ */
+describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mode) => {
+  let a: TestApp;
+  let b: TestApp;
+  let stopRedis: (() => Promise<void>) | undefined;
+  const clock = new SkewedClock();
+  const clients: TestClient[] = [];
+  let seq = 0;
+  const fresh = (name: string): string => `${name}-${mode}-${++seq}`;
+
+  beforeAll(async () => {
+    const env: Record<string, string> = {
+      HISTORY_SIZE: String(HISTORY_SIZE),
+      MAX_CONNECTIONS_PER_USER: '10',
+      CONNECT_ATTEMPTS_PER_MINUTE: '1000',
+      TICKETS_PER_MINUTE: '1000',
+    };
+    if (mode === 'cluster') {
+      let url: string;
+      ({ url, stop: stopRedis } = await suiteRedis());
+      Object.assign(env, { REDIS_URL: url, REDIS_PREFIX: testPrefix() });
+      [a, b] = await Promise.all([startApp(env), startApp(env)]);
+    } else {
+      a = b = await startApp(env, { clock });
+    }
+  });
+  afterEach(() => clients.splice(0).forEach((client) => client.close()));
+  afterAll(async () => {
+    await Promise.all([...new Set([a, b])].map((app) => app?.close()));
+    await stopRedis?.();
+  });
+
+  async function connect(app: TestApp, userId: string, since?: StreamPosition) {
+    const { url } = await app.ticket(await app.devToken(userId));
+    const client = await connected(since ? `${url}&since=${since.epoch}:${since.offset}` : url);
+    clients.push(client);
+    return client;
+  }
+  async function join(client: TestClient, room: string, since?: StreamPosition) {
+    const id = `join-${room}-${++seq}`;
+    client.send({ type: 'room.join', id, data: since ? { room, since } : { room } });
+    return (await client.next<RoomJoinedData>((m) => m.id === id)).data!;
+  }
+  /** The next `count` frames that carry an offset, in the order they came. */
+  async function publications(client: TestClient, count: number): Promise<ServerMessage[]> {
+    const got: ServerMessage[] = [];
+    while (got.length < count) {
+      got.push(await client.next((m) => m.offset !== undefined));
+    }
+    return got;
+  }
+  const say = (client: TestClient, room: string, text: string) =>
+    client.send({ type: 'room.message', data: { room, text } });
+
+  it('replays what a room published while the client was away, then goes on live', async () => {
+    const room = fresh('room');
+    const away = await connect(a, fresh('away'));
+    const { position } = await join(away, room);
+    away.close();
+
+    const speaker = await connect(b, fresh('speaker'));
+    await join(speaker, room);
+    for (const text of ['one', 'two', 'three']) {
+      say(speaker, room, text);
+    }
+    await publications(speaker, 3);
+    await b.app.get(BroadcastService).toRoom(room, 'note.added', { n: 1 });
+    await a.app.get(BroadcastService).toRoom(room, 'note.added', { n: 2 });
+
+    const back = await connect(b, fresh('away'));
+    const joined = await join(back, room, position);
+    expect(joined).toMatchObject({ recovered: true, missed: 5 });
+    expect(joined.position).toEqual({ epoch: position!.epoch, offset: position!.offset + 5 });
+    const replay = await publications(back, 5);
+    expect(replay.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5].map((n) => position!.offset + n));
+    expect(replay.map((m) => [m.type, m.room])).toEqual([
+      ['room.message', room],
+      ['room.message', room],
+      ['room.message', room],
+      ['note.added', room],
+      ['note.added', room],
+    ]);
+    expect(replay.slice(0, 3).map((m) => (m.data as { text: string }).text)).toEqual([
+      'one',
+      'two',
+      'three',
+    ]);
+    say(speaker, room, 'live');
+    const [live] = await publications(back, 1);
+    expect(live).toMatchObject({ offset: position!.offset + 6, data: { text: 'live' } });
+  });
+
+  it('replays the user’s own stream from since in the upgrade URL, with the welcome saying so', async () => {
+    const userId = fresh('owner');
+    const first = await connect(a, userId);
+    const position = first.welcome.position!;
+    expect(position.offset).toBe(0);
+    first.close();
+    const broadcast = b.app.get(BroadcastService);
+    await broadcast.toUser(userId, 'invoice.paid', { id: 1 });
+    await broadcast.toUsers([userId, fresh('other')], 'team.update', { id: 2 });
+    await a.app.get(BroadcastService).toUser(userId, 'invoice.paid', { id: 3 });
+
+    const back = await connect(b, userId, position);
+    expect(back.welcome).toMatchObject({
+      position: { epoch: position.epoch, offset: 3 },
+      recovered: true,
+      missed: 3,
+    });
+    const replay = await publications(back, 3);
+    expect(replay.map((m) => [m.type, m.offset, m.room])).toEqual([
+      ['invoice.paid', 1, undefined],
+      ['team.update', 2, undefined],
+      ['invoice.paid', 3, undefined],
+    ]);
+    // toAll is in no stream: it carries no offset and is not replayed.
+    await broadcast.toAll('maintenance', {});
+    expect((await back.nextOfType('maintenance')).offset).toBeUndefined();
+  });
+
+  it('says recovered: false and replays nothing beyond HISTORY_SIZE or on another epoch', async () => {
+    const room = fresh('busy');
+    const away = await connect(a, fresh('away'));
+    const { position } = await join(away, room);
+    away.close();
+    for (let i = 0; i <= HISTORY_SIZE; i++) {
+      await b.app.get(BroadcastService).toRoom(room, 'tick', { i });
+    }
+    const late = await connect(a, fresh('away'));
+    expect(await join(late, room, position)).toMatchObject({
+      recovered: false,
+      missed: 0,
+      position: { epoch: position!.epoch, offset: HISTORY_SIZE + 1 },
+    });
+    const stranger = await connect(b, fresh('away'));
+    expect(
+      await join(stranger, room, { epoch: 'not-this-one', offset: HISTORY_SIZE + 1 }),
+    ).toMatchObject({ recovered: false, missed: 0 });
+    const ahead = await connect(b, fresh('away'));
+    expect(
+      await join(ahead, room, { epoch: position!.epoch, offset: HISTORY_SIZE + 5 }),
+    ).toMatchObject({ recovered: false, missed: 0 });
+    await b.app.get(BroadcastService).toRoom(room, 'tick', { i: 'last' });
+    for (const client of [late, stranger, ahead]) {
+      // Nothing replayed: the first frame with an offset is the live one.
+      expect((await publications(client, 1))[0].offset).toBe(HISTORY_SIZE + 2);
+    }
+    const badSince = await connect(a, fresh('owner'), { epoch: '', offset: 0 });
+    expect(badSince.welcome).toMatchObject({ recovered: false, missed: 0 });
+  });
+
+  it('delivers each offset once, ascending, while a publisher keeps publishing during the recovery', async () => {
+    const room = fresh('race');
+    const watcher = await connect(a, fresh('watcher'));
+    const { position } = await join(watcher, room);
+    watcher.close();
+    const broadcast = b.app.get(BroadcastService);
+    for (let i = 0; i < 5; i++) {
+      await broadcast.toRoom(room, 'tick', { i });
+    }
+    // Six clients ask to recover at once, and five more publications go out while they do
+    // (ten in all: within HISTORY_SIZE).
+    const recovering = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => connect(i % 2 === 0 ? a : b, fresh('watcher'))),
+    );
+    const joins = recovering.map((client) => join(client, room, position));
+    let published = 5;
+    while (published < 10) {
+      await broadcast.toRoom(room, 'tick', { i: published++ });
+    }
+    for (const joined of await Promise.all(joins)) {
+      expect(joined).toMatchObject({ recovered: true });
+    }
+    for (const client of recovering) {
+      const frames = await publications(client, published);
+      expect(frames.map((m) => m.offset)).toEqual(
+        Array.from({ length: published }, (_, i) => position!.offset + i + 1),
+      );
+    }
+  });
+
+  it('answers room.history to members: the last messages, or those before an offset, oldest first', async () => {
+    const room = fresh('scroll');
+    const member = await connect(a, fresh('member'));
+    await join(member, room);
+    for (let i = 1; i <= 4; i++) {
+      say(member, room, `m${i}`);
+    }
+    await publications(member, 4);
+    member.send({ type: 'room.history', id: 'h1', data: { room, limit: 2 } });
+    const last = await member.next<{ messages: ServerMessage[] }>((m) => m.id === 'h1');
+    expect(last.type).toBe('room.history');
+    expect(last.data).toMatchObject({ room, position: { offset: 4 } });
+    expect(last.data!.messages.map((m) => [m.offset, (m.data as { text: string }).text])).toEqual([
+      [3, 'm3'],
+      [4, 'm4'],
+    ]);
+    member.send({ type: 'room.history', id: 'h2', data: { room, before: 3 } });
+    const earlier = await member.next<{ messages: ServerMessage[] }>((m) => m.id === 'h2');
+    expect(earlier.data!.messages.map((m) => m.offset)).toEqual([1, 2]);
+    expect(earlier.data!.messages[0]).toMatchObject({ type: 'room.message', room });
+
+    const outsider = await connect(b, fresh('outsider'));
+    outsider.send({ type: 'room.history', id: 'h3', data: { room } });
+    expect((await outsider.next((m) => m.id === 'h3')).data).toMatchObject({ code: 'not_member' });
+    outsider.send({ type: 'room.history', id: 'h4', data: { room, limit: 101 } });
+    expect((await outsider.next((m) => m.id === 'h4')).data).toMatchObject({
+      code: 'validation_failed',
+    });
+  });
+
+  if (mode === 'embedded') {
+    it('says recovered: false once the history outlived HISTORY_TTL_S', async () => {
+      const room = fresh('stale');
+      const away = await connect(a, fresh('away'));
+      const { position } = await join(away, room);
+      away.close();
+      await a.app.get(BroadcastService).toRoom(room, 'tick', {});
+      clock.advance(601_000); // past the default HISTORY_TTL_S of 600 s
+      const back = await connect(a, fresh('away'));
+      expect(await join(back, room, position)).toMatchObject({
+        recovered: false,
+        position: { epoch: position!.epoch, offset: 1 },
+      });
+      // A client that missed nothing still recovers: the position outlives the history.
+      const current = await connect(a, fresh('away'));
+      expect(await join(current, room, { epoch: position!.epoch, offset: 1 })).toMatchObject({
+        recovered: true,
+        missed: 0,
+      });
+    });
+  }
+});
