@@ -1,4 +1,4 @@
-import type { RoomJoinedData, ServerMessage, StreamPosition } from '@app/protocol';
+import type { ServerMessage, StreamPosition } from '@app/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { SkewedClock, startApp, type TestApp } from '../support/app';
 import { suiteRedis, testPrefix } from '../support/redis';
@@ -48,11 +48,6 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
     clients.push(client);
     return client;
   }
-  async function join(client: TestClient, room: string, since?: StreamPosition) {
-    const id = `join-${room}-${++seq}`;
-    client.send({ type: 'room.join', id, data: since ? { room, since } : { room } });
-    return (await client.next<RoomJoinedData>((m) => m.id === id)).data!;
-  }
   /** The next `count` frames that carry an offset, in the order they came. */
   async function publications(client: TestClient, count: number): Promise<ServerMessage[]> {
     const got: ServerMessage[] = [];
@@ -67,11 +62,11 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
   it('replays what a room published while the client was away, then goes on live', async () => {
     const room = fresh('room');
     const away = await connect(a, fresh('away'));
-    const { position } = await join(away, room);
+    const { position } = await away.join(room);
     away.close();
 
     const speaker = await connect(b, fresh('speaker'));
-    await join(speaker, room);
+    await speaker.join(room);
     for (const text of ['one', 'two', 'three']) {
       say(speaker, room, text);
     }
@@ -80,7 +75,7 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
     await a.app.get(BroadcastService).toRoom(room, 'note.added', { n: 2 });
 
     const back = await connect(b, fresh('away'));
-    const joined = await join(back, room, position);
+    const joined = await back.join(room, position);
     expect(joined).toMatchObject({ recovered: true, missed: 5 });
     expect(joined.position).toEqual({ epoch: position!.epoch, offset: position!.offset + 5 });
     const replay = await publications(back, 5);
@@ -133,24 +128,24 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
   it('says recovered: false and replays nothing beyond HISTORY_SIZE or on another epoch', async () => {
     const room = fresh('busy');
     const away = await connect(a, fresh('away'));
-    const { position } = await join(away, room);
+    const { position } = await away.join(room);
     away.close();
     for (let i = 0; i <= HISTORY_SIZE; i++) {
       await b.app.get(BroadcastService).toRoom(room, 'tick', { i });
     }
     const late = await connect(a, fresh('away'));
-    expect(await join(late, room, position)).toMatchObject({
+    expect(await late.join(room, position)).toMatchObject({
       recovered: false,
       missed: 0,
       position: { epoch: position!.epoch, offset: HISTORY_SIZE + 1 },
     });
     const stranger = await connect(b, fresh('away'));
     expect(
-      await join(stranger, room, { epoch: 'not-this-one', offset: HISTORY_SIZE + 1 }),
+      await stranger.join(room, { epoch: 'not-this-one', offset: HISTORY_SIZE + 1 }),
     ).toMatchObject({ recovered: false, missed: 0 });
     const ahead = await connect(b, fresh('away'));
     expect(
-      await join(ahead, room, { epoch: position!.epoch, offset: HISTORY_SIZE + 5 }),
+      await ahead.join(room, { epoch: position!.epoch, offset: HISTORY_SIZE + 5 }),
     ).toMatchObject({ recovered: false, missed: 0 });
     await b.app.get(BroadcastService).toRoom(room, 'tick', { i: 'last' });
     for (const client of [late, stranger, ahead]) {
@@ -164,7 +159,7 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
   it('delivers each offset once, ascending, while a publisher keeps publishing during the recovery', async () => {
     const room = fresh('race');
     const watcher = await connect(a, fresh('watcher'));
-    const { position } = await join(watcher, room);
+    const { position } = await watcher.join(room);
     watcher.close();
     const broadcast = b.app.get(BroadcastService);
     for (let i = 0; i < 5; i++) {
@@ -175,7 +170,7 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
     const recovering = await Promise.all(
       Array.from({ length: 6 }, (_, i) => connect(i % 2 === 0 ? a : b, fresh('watcher'))),
     );
-    const joins = recovering.map((client) => join(client, room, position));
+    const joins = recovering.map((client) => client.join(room, position));
     let published = 5;
     while (published < 10) {
       await broadcast.toRoom(room, 'tick', { i: published++ });
@@ -194,7 +189,7 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
   it('answers room.history to members: the last messages, or those before an offset, oldest first', async () => {
     const room = fresh('scroll');
     const member = await connect(a, fresh('member'));
-    await join(member, room);
+    await member.join(room);
     for (let i = 1; i <= 4; i++) {
       say(member, room, `m${i}`);
     }
@@ -225,18 +220,18 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
     it('says recovered: false once the history outlived HISTORY_TTL_S', async () => {
       const room = fresh('stale');
       const away = await connect(a, fresh('away'));
-      const { position } = await join(away, room);
+      const { position } = await away.join(room);
       away.close();
       await a.app.get(BroadcastService).toRoom(room, 'tick', {});
       clock.advance(601_000); // past the default HISTORY_TTL_S of 600 s
       const back = await connect(a, fresh('away'));
-      expect(await join(back, room, position)).toMatchObject({
+      expect(await back.join(room, position)).toMatchObject({
         recovered: false,
         position: { epoch: position!.epoch, offset: 1 },
       });
       // A client that missed nothing still recovers: the position outlives the history.
       const current = await connect(a, fresh('away'));
-      expect(await join(current, room, { epoch: position!.epoch, offset: 1 })).toMatchObject({
+      expect(await current.join(room, { epoch: position!.epoch, offset: 1 })).toMatchObject({
         recovered: true,
         missed: 0,
       });

@@ -1,4 +1,4 @@
-import { CloseCode, type UserInfo } from '@app/protocol';
+import { CloseCode } from '@app/protocol';
 import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../src/redis/instance-lease';
 import { RedisConnections } from '../../src/redis/redis.connections';
@@ -50,15 +50,6 @@ describe('Redis data loss', () => {
     clients.push(client);
     return client;
   }
-  async function join(client: TestClient, room: string): Promise<void> {
-    client.send({ type: 'room.join', data: { room } });
-    await client.nextOfType('room.joined');
-  }
-  async function presence(client: TestClient, room: string): Promise<UserInfo[]> {
-    client.send({ type: 'presence.list', data: { room } });
-    const list = await client.nextOfType<{ members: UserInfo[] }>('presence.list');
-    return (list.data?.members ?? []).sort((x, y) => x.id.localeCompare(y.id));
-  }
   const ticketStatus = async (app: TestApp, token: string): Promise<number> =>
     (
       await fetch(`${app.http}/auth/ws-ticket`, {
@@ -96,13 +87,13 @@ describe('Redis data loss', () => {
   it('rebuilds presence and the connection registry of the sockets still open', async () => {
     const alice = await connect(a, 'alice');
     const bob = await connect(b, 'bob');
-    await join(alice, 'kept');
-    await join(bob, 'kept');
-    expect((await presence(alice, 'kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
+    await alice.join('kept');
+    await bob.join('kept');
+    expect((await alice.presence('kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
 
     await loseRedisData();
-    expect((await presence(alice, 'kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
-    expect((await presence(bob, 'kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
+    expect((await alice.presence('kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
+    expect((await bob.presence('kept')).map((m) => m.id)).toEqual(['alice', 'bob']);
     const registry = a.app.get<ConnectionRegistry>(ConnectionRegistry);
     expect(await registry.ofUser('alice')).toHaveLength(1);
     expect(await registry.ofUser('bob')).toHaveLength(1);

@@ -54,12 +54,9 @@ describe('rooms across instances', () => {
     clients.push(client);
     return client;
   }
-  async function join(client: TestClient, room: string): Promise<UserInfo[]> {
-    client.send({ type: 'room.join', id: `join-${room}`, data: { room } });
-    const reply = await client.nextOfType<{ room: string; members: UserInfo[] }>('room.joined');
-    expect(reply.id).toBe(`join-${room}`);
-    return reply.data?.members ?? [];
-  }
+  /** Joins, and the members the reply lists. */
+  const join = async (client: TestClient, room: string): Promise<UserInfo[]> =>
+    (await client.join(room)).members;
   const ids = (members: UserInfo[]) => members.map((m) => m.id).sort();
 
   it('joins, announces presence, and delivers room messages to every member on both instances', async () => {

@@ -1,6 +1,13 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import type { ServerMessage, WelcomeData } from '@app/protocol';
+import type {
+  ErrorData,
+  RoomJoinedData,
+  ServerMessage,
+  StreamPosition,
+  UserInfo,
+  WelcomeData,
+} from '@app/protocol';
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -19,6 +26,7 @@ export class TestClient {
   /** The welcome frame's data, once `connected` has seen it. */
   welcome!: WelcomeData;
   private readonly waiters: Array<() => void> = [];
+  private requests = 0;
   readonly opened: Promise<void>;
   readonly closed: Promise<Closed>;
   /** Resolves with the HTTP status if the server refused the upgrade. */
@@ -86,6 +94,29 @@ export class TestClient {
 
   nextOfType<T = unknown>(type: string, timeoutMs?: number): Promise<ServerMessage<T>> {
     return this.next<T>((message) => message.type === type, timeoutMs);
+  }
+
+  /** Sends `type` with an id of its own and resolves with the reply's data; an `error` rejects. */
+  async request<T>(type: string, data: object): Promise<T> {
+    const id = `${type}-${++this.requests}`;
+    this.send({ type, id, data });
+    const reply = await this.next<T>((message) => message.id === id);
+    if (reply.type === 'error') {
+      const error = reply.data as ErrorData;
+      throw new Error(`${type} refused: ${error.code}: ${error.message}`);
+    }
+    return reply.data as T;
+  }
+
+  /** `room.join` (recovering from `since` when given), and the `room.joined` reply's data. */
+  join(room: string, since?: StreamPosition): Promise<RoomJoinedData> {
+    return this.request('room.join', since ? { room, since } : { room });
+  }
+
+  /** `presence.list`: the members, sorted by id. */
+  async presence(room: string): Promise<UserInfo[]> {
+    const { members } = await this.request<{ members: UserInfo[] }>('presence.list', { room });
+    return members.sort((x, y) => x.id.localeCompare(y.id));
   }
 
   close(): void {

@@ -1,4 +1,3 @@
-import type { UserInfo } from '@app/protocol';
 import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../src/redis/instance-lease';
 import { startApp, type TestApp, waitUntil } from '../support/app';
@@ -41,15 +40,9 @@ describe('an instance killed with SIGKILL', () => {
     clients.push(client);
     return client;
   }
-  async function join(client: TestClient, room: string): Promise<void> {
-    client.send({ type: 'room.join', data: { room } });
-    await client.nextOfType('room.joined');
-  }
-  async function presence(client: TestClient, room: string): Promise<string[]> {
-    client.send({ type: 'presence.list', data: { room } });
-    const list = await client.nextOfType<{ members: UserInfo[] }>('presence.list');
-    return (list.data?.members ?? []).map((m) => m.id).sort();
-  }
+  /** Who is in the room, by id. */
+  const presence = async (client: TestClient, room: string): Promise<string[]> =>
+    (await client.presence(room)).map((member) => member.id);
 
   it('forgets its connections at once for a newcomer, and its registry entries within 2 × heartbeat', async () => {
     const doomed = await spawnServer(env);
@@ -86,7 +79,7 @@ describe('an instance killed with SIGKILL', () => {
       const onB = await connect(b, 'watcher-b');
       const carol = await connect(doomed, 'carol');
       for (const client of [onA, onB, carol]) {
-        await join(client, 'wake');
+        await client.join('wake');
       }
       await waitUntil(async () => (await presence(onA, 'wake')).length === 3, 'carol present');
 

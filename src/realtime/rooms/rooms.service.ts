@@ -26,7 +26,7 @@ import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { InstanceLease } from '../../redis/instance-lease';
 import type { Connection } from '../../core/connection';
 import { roomFrame, serverFrame } from '../../core/frames';
-import { Streams } from '../../core/streams';
+import { type Catchup, Streams } from '../../core/streams';
 import { Hub } from '../../core/hub';
 import { ClientError } from '../messages/client-error';
 import { MAX_TEXT_LENGTH } from '../messages/client-messages.dto';
@@ -108,7 +108,7 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     }
     let fresh: boolean;
     let listed: { members: UserInfo[]; count: number };
-    let catchup: Awaited<ReturnType<Streams['recover']>> | undefined;
+    let catchup: Catchup | undefined;
     try {
       fresh = await this.presence.join(room, this.member(connection));
       listed = await this.presence.members(room, MAX_LISTED_MEMBERS);
