@@ -216,6 +216,25 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
     });
   });
 
+  it('refuses a malformed since with validation_failed naming it, and keeps the socket', async () => {
+    const client = await connect(a, fresh('sloppy'));
+    for (const since of [
+      { epoch: 5, offset: 1 },
+      { epoch: 'e', offset: -1 },
+      'e:1',
+      { epoch: 'e' },
+    ]) {
+      client.send({ type: 'room.join', id: 'bad', data: { room: fresh('r'), since } });
+      const error = await client.next<{ code: string; details: { fields: object } }>(
+        (m) => m.id === 'bad',
+      );
+      expect(error.type).toBe('error');
+      expect(error.data).toMatchObject({ code: 'validation_failed' });
+      expect(Object.keys(error.data!.details.fields)).toEqual(['since']);
+    }
+    await expect(client.join(fresh('r'))).resolves.toMatchObject({ count: 1 });
+  });
+
   if (mode === 'embedded') {
     it('says recovered: false once the history outlived HISTORY_TTL_S', async () => {
       const room = fresh('stale');

@@ -1,4 +1,7 @@
+import WebSocket from 'ws';
+import { SwitchboardClient, type WebSocketFactory } from '@app/client';
 import { CloseCode } from '@app/protocol';
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../src/redis/instance-lease';
 import { RedisConnections } from '../../src/redis/redis.connections';
@@ -106,6 +109,69 @@ describe('Redis data loss', () => {
     expect((await alice.nextOfType<{ text: string }>('room.message')).data?.text).toBe(
       'still here',
     );
+  });
+
+  it('starts its streams on a new epoch: a client coming back is told to reload, never given a wrong replay', async () => {
+    const userId = 'streamer';
+    const watcher = await connect(a, userId);
+    const { position } = await watcher.join('streamed');
+    const own = watcher.welcome.position!;
+    const broadcast = b.app.get(BroadcastService);
+    await broadcast.toRoom('streamed', 'tick', { n: 1 });
+    await broadcast.toUser(userId, 'ping.me', { n: 1 });
+    await watcher.next((m) => m.type === 'ping.me');
+    expect(await watcher.nextOfType('tick')).toMatchObject({ offset: 1, data: { n: 1 } });
+
+    await loseRedisData();
+    // The open socket goes on receiving: the streams start again at offset 1.
+    await broadcast.toRoom('streamed', 'tick', { n: 2 });
+    expect(await watcher.next((m) => m.type === 'tick' && m.offset === 1)).toMatchObject({
+      data: { n: 2 },
+    });
+
+    watcher.close();
+    const { url } = await b.ticket(await b.devToken(userId));
+    const back = await connected(`${url}&since=${own.epoch}:1`);
+    clients.push(back);
+    expect(back.welcome).toMatchObject({ recovered: false, missed: 0 });
+    expect(back.welcome.position!.epoch).not.toBe(own.epoch);
+    const joined = await back.join('streamed', { epoch: position!.epoch, offset: 2 });
+    expect(joined).toMatchObject({ recovered: false, missed: 0, position: { offset: 1 } });
+    expect(joined.position!.epoch).not.toBe(position!.epoch);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(back.messages.filter((m) => m.offset !== undefined)).toEqual([]); // nothing replayed
+  });
+
+  it('SDK: keeps delivering a stream that started again, then reports reset for it after a reconnect', async () => {
+    const sdk = new SwitchboardClient({
+      url: a.http,
+      WebSocket: WebSocket as unknown as WebSocketFactory,
+      getAccessToken: () => a.devToken('sdk-user'),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    const ticks: number[] = [];
+    const resets: Array<{ room?: string }> = [];
+    sdk.onEvent<{ n: number }>('tick', ({ n }) => ticks.push(n));
+    sdk.on('reset', (reset) => resets.push(reset));
+    try {
+      sdk.connect();
+      await waitUntil(() => sdk.state === 'open', 'open');
+      await sdk.join('sdk-room');
+      const broadcast = b.app.get(BroadcastService);
+      await broadcast.toRoom('sdk-room', 'tick', { n: 1 });
+      await broadcast.toRoom('sdk-room', 'tick', { n: 2 });
+      await waitUntil(() => ticks.length === 2, 'two ticks');
+
+      await loseRedisData();
+      await broadcast.toRoom('sdk-room', 'tick', { n: 3 }); // offset 1 again, on a new epoch
+      await waitUntil(() => ticks.length === 3, 'the tick after the loss, not taken for a repeat');
+      await broadcast.disconnectUser('sdk-user', CloseCode.GoingAway, 'restart');
+      await waitUntil(() => resets.length === 2, 'a reset for the room and for the user stream');
+      expect(resets).toEqual(expect.arrayContaining([{ room: 'sdk-room' }, { room: undefined }]));
+      expect(ticks).toEqual([1, 2, 3]);
+    } finally {
+      sdk.close();
+    }
   });
 
   it('is unready, issues no ticket and takes no socket until its write-back is done', async () => {

@@ -177,9 +177,10 @@ export class SwitchboardClient {
    */
   async join(room: string): Promise<RoomJoinedData> {
     const since = this.positions.get(room);
+    // An unknown epoch cannot be recovered: join afresh, and `track` reports the reset.
     const joined = await this.request<RoomJoinedData>(
       ClientMessageType.RoomJoin,
-      since ? { room, since } : { room },
+      since?.epoch ? { room, since } : { room },
     );
     this.rooms.add(room);
     this.track(room, joined, since !== undefined);
@@ -266,7 +267,9 @@ export class SwitchboardClient {
         const { url } = (await response.json()) as TicketResponse;
         const own = this.positions.get(OWN_STREAM);
         // Not a secret: where the client stands in its own stream, to get what it missed.
-        return own ? `${url}&since=${encodeURIComponent(`${own.epoch}:${own.offset}`)}` : url;
+        return own?.epoch
+          ? `${url}&since=${encodeURIComponent(`${own.epoch}:${own.offset}`)}`
+          : url;
       }
       if (response.status === 401 && attempt === 0) {
         this.wantFreshToken = true;
@@ -299,8 +302,8 @@ export class SwitchboardClient {
     } catch {
       return; // The server only sends JSON; anything else is not ours to interpret.
     }
-    if (message.offset !== undefined && !this.advance(message)) {
-      return; // already seen: a stream never delivers an offset twice, but a client checks
+    if (message.offset !== undefined) {
+      this.advance(message);
     }
     if (message.type === ServerMessageType.Welcome) {
       this.welcome = message.data as WelcomeData;
@@ -412,17 +415,20 @@ export class SwitchboardClient {
     }
   }
 
-  /** Moves a stream's position on to the publication's offset; false when it was seen already. */
-  private advance(message: ServerMessage): boolean {
+  /**
+   * Moves a stream's position on to the publication's offset. An offset that goes back means the
+   * stream started again on a new epoch while the socket stayed open (the server's Redis lost its
+   * data): the epoch is then unknown, so the next recovery reports `reset`.
+   */
+  private advance(message: ServerMessage): void {
     const position = this.positions.get(message.room ?? OWN_STREAM);
     if (position === undefined) {
-      return true;
+      return;
     }
     if (message.offset! <= position.offset) {
-      return false;
+      position.epoch = '';
     }
     position.offset = message.offset!;
-    return true;
   }
 
   private async rejoin(): Promise<void> {
