@@ -122,6 +122,16 @@ export function describeBroker(
         expect(await broker.publishToStream('s5', 'm3')).toEqual({ epoch, offset: 3 });
       });
 
+      it('resolves a publication once its own handlers have it, while subscribed', async () => {
+        await broker.subscribe('s8');
+        await broker.publishToStream('s8', 'm1');
+        expect(heard).toEqual([['s8', 'm1', 1]]);
+        // Unsubscribed while one is in flight: it resolves all the same.
+        const inFlight = broker.publishToStream('s8', 'm2');
+        await broker.unsubscribe('s8');
+        await expect(inFlight).resolves.toMatchObject({ offset: 2 });
+      });
+
       it('keeps each stream apart', async () => {
         await broker.publishToStream('s6', 'a');
         expect((await broker.publishToStream('s7', 'b')).offset).toBe(1);

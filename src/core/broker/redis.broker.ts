@@ -17,7 +17,8 @@ import { newEpoch } from './memory.broker';
  * Publishes into a stream: KEYS[1] its meta hash (`e` epoch, `o` offset), KEYS[2] its log (a Redis
  * Stream whose entry ids are `<offset>-0`). A stream without meta starts a new epoch with an empty
  * log. The PUBLISH is in the same script, so every subscriber hears a stream's publications in
- * offset order. ARGV: pub/sub channel, message, size, ttl ms, meta ttl ms, a fresh epoch.
+ * offset order. ARGV: pub/sub channel, message, size, ttl ms, meta ttl ms, a fresh epoch, and the
+ * publisher's tag (see `RedisBroker.publishToStream`).
  */
 const PUBLISH = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
@@ -30,7 +31,7 @@ local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', ARGV[1], '|' .. offset .. '|' .. ARGV[2])
+redis.call('PUBLISH', ARGV[1], '|' .. offset .. '|' .. ARGV[7] .. '|' .. ARGV[2])
 return {epoch, offset}
 `;
 
@@ -82,8 +83,10 @@ declare module 'ioredis' {
  * Redis pub/sub, and streams in Redis. An ephemeral message travels as
  * `<publishing instance id>|<message>`: this instance delivers its own ephemeral publications
  * locally as it publishes them, and skips their echo from Redis. A stream publication travels as
- * `|<offset>|<message>` and every instance delivers it from Redis, this one too, so that the
- * local sockets see a stream in the same order as everyone else.
+ * `|<offset>|<tag>|<message>` and every instance delivers it from Redis, this one too, so that the
+ * local sockets see a stream in the same order as everyone else. The tag names the publishing
+ * instance and call, so that `publishToStream` resolves once its own sockets were served, as
+ * `publish` does: a fast publisher waits for the local send loop instead of queueing behind it.
  *
  * A stream's two keys, `stream:{<channel>}:meta` and `stream:{<channel>}:log`, share a hash tag,
  * so the scripts that touch both run on Redis Cluster too.
@@ -93,6 +96,11 @@ export class RedisBroker implements Broker {
   private readonly interest = new Set<string>();
   private readonly handlers: BrokerHandler[] = [];
   private readonly origin: string;
+  /** `<instance id>#`, in front of the tag number of this instance's stream publications. */
+  private readonly tagPrefix: string;
+  /** Stream publications of this instance whose echo it waits for, by tag number. */
+  private readonly echoes = new Map<number, { channel: string; served: () => void }>();
+  private tags = 0;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -100,16 +108,24 @@ export class RedisBroker implements Broker {
     private readonly streams: StreamOptions,
   ) {
     this.origin = `${instanceId}|`;
+    this.tagPrefix = `${instanceId}#`;
     const prefixLength = redis.prefix.length;
     redis.subscriber.on('message', (channel: string, wire: string) => {
       if (wire.charCodeAt(0) === 124 /* | */) {
-        const end = wire.indexOf('|', 1);
-        this.deliver(channel.slice(prefixLength), wire.slice(end + 1), Number(wire.slice(1, end)));
+        const offsetEnd = wire.indexOf('|', 1);
+        const tagEnd = wire.indexOf('|', offsetEnd + 1);
+        const offset = Number(wire.slice(1, offsetEnd));
+        this.deliver(channel.slice(prefixLength), wire.slice(tagEnd + 1), offset);
+        if (tagEnd > offsetEnd + 1 && wire.startsWith(this.tagPrefix, offsetEnd + 1)) {
+          this.echoed(Number(wire.slice(offsetEnd + 1 + this.tagPrefix.length, tagEnd)));
+        }
       } else if (!wire.startsWith(this.origin)) {
         this.deliver(channel.slice(prefixLength), wire.slice(wire.indexOf('|') + 1), 0);
       }
     });
     redis.onSubscriberReady(() => void this.resubscribe());
+    // Echoes in flight when the subscriber connection drops never come: nobody waits for them.
+    redis.subscriber.on('close', () => this.echoes.forEach((_, tag) => this.echoed(tag)));
     redis.command.defineCommand('switchboardStreamPublish', { numberOfKeys: 2, lua: PUBLISH });
     redis.command.defineCommand('switchboardStreamHistory', { numberOfKeys: 2, lua: HISTORY });
   }
@@ -137,6 +153,13 @@ export class RedisBroker implements Broker {
   async publishToStream(channel: string, message: string): Promise<StreamPosition> {
     this.assertReady();
     const [meta, log] = this.streamKeys(channel);
+    // Served here too: resolve once the echo was delivered to this instance's sockets.
+    const local = this.interest.has(channel) && this.redis.subscriber.status === 'ready';
+    const tag = local ? ++this.tags : 0;
+    const served = local
+      ? new Promise<void>((resolve) => this.echoes.set(tag, { channel, served: resolve }))
+      : undefined;
+    let position: StreamPosition;
     try {
       const [epoch, offset] = await this.redis.command.switchboardStreamPublish(
         meta,
@@ -147,11 +170,15 @@ export class RedisBroker implements Broker {
         this.streams.ttlMs,
         this.streams.metaTtlMs,
         newEpoch(),
+        local ? `${this.tagPrefix}${tag}` : '',
       );
-      return { epoch, offset };
+      position = { epoch, offset };
     } catch (error) {
+      this.echoed(tag);
       throw new BroadcastUnavailableError({ cause: error });
     }
+    await served;
+    return position;
   }
 
   async history(channel: string, query: HistoryQuery): Promise<StreamHistory> {
@@ -190,11 +217,22 @@ export class RedisBroker implements Broker {
 
   async unsubscribe(channel: string): Promise<void> {
     this.interest.delete(channel);
+    // Unsubscribed, the echoes of this channel may no longer come.
+    for (const [tag, echo] of this.echoes) {
+      if (echo.channel === channel) {
+        this.echoed(tag);
+      }
+    }
     await this.apply(() => this.redis.subscriber.unsubscribe(this.redis.prefix + channel));
   }
 
   onMessage(handler: BrokerHandler): void {
     this.handlers.push(handler);
+  }
+
+  private echoed(tag: number): void {
+    this.echoes.get(tag)?.served();
+    this.echoes.delete(tag);
   }
 
   private assertReady(): void {
