@@ -136,14 +136,35 @@ describe('demo page in Chromium', () => {
     }
   });
 
-  it('recovers by itself after its server instance restarts, and joins its room again', async () => {
+  it('recovers by itself after its server instance restarts, joins its room again and misses nothing', async () => {
+    const dave = await page(b);
+    await signIn(dave, 'Dave');
+    const say = async (on: Page, text: string) => {
+      await on.fill('#text', text);
+      await on.click('#send button');
+      await on.waitForSelector(`#messages li .text:text("${text}")`);
+    };
+    await say(dave, 'said before Carol came');
     const carol = await page(a);
     await signIn(carol, 'Carol');
+    // Joining shows the room's last messages.
+    await carol.waitForSelector('#messages li .text:text("said before Carol came")');
+
     await a.close();
     await carol.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+    await say(dave, 'while you were away 1');
+    await say(dave, 'while you were away 2');
     a = await startApp(env, { port: ports[0] });
     await carol.waitForSelector(`${STATE}[data-state="open"]`, { timeout: 15_000 });
     await carol.locator('#members li', { hasText: 'Carol (you)' }).waitFor();
+    // Recovered: what was said meanwhile, once each, in order.
+    await carol.waitForSelector('#messages li .text:text("while you were away 2")');
+    const texts = await carol.locator('#messages li .text').allTextContents();
+    expect(texts.slice(texts.indexOf('said before Carol came'))).toEqual([
+      'said before Carol came',
+      'while you were away 1',
+      'while you were away 2',
+    ]);
     await carol.fill('#text', 'back again');
     await carol.click('#send button');
     await carol.waitForSelector('#messages li .text:text("back again")');

@@ -1,3 +1,4 @@
+import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../src/redis/instance-lease';
 import { startApp, type TestApp, waitUntil } from '../support/app';
@@ -67,6 +68,43 @@ describe('an instance killed with SIGKILL', () => {
       expect((await registry.ofUser('phoenix'))[0].connectionId).toBe(
         onSurvivor.welcome.connectionId,
       );
+    } finally {
+      await doomed.stop('SIGKILL');
+    }
+  });
+
+  it('loses nothing of a client that comes back to a survivor with its positions', async () => {
+    const doomed = await spawnServer(env);
+    try {
+      const client = await connect(doomed, 'nomad');
+      const own = client.welcome.position!;
+      const { position } = await client.join('caravan');
+      const broadcast = b.app.get(BroadcastService);
+      await broadcast.toRoom('caravan', 'stop', { n: 1 });
+      expect(await client.nextOfType('stop')).toMatchObject({ offset: position!.offset + 1 });
+
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      await broadcast.toRoom('caravan', 'stop', { n: 2 });
+      await broadcast.toUser('nomad', 'letter', { n: 1 });
+      await broadcast.toRoom('caravan', 'stop', { n: 3 });
+
+      // Back on a survivor, from the positions it had: everything, once, in order.
+      const { ticket } = await a.ticket(await a.devToken('nomad'));
+      const back = await connected(`${a.ws}?ticket=${ticket}&since=${own.epoch}:${own.offset}`);
+      clients.push(back);
+      expect(back.welcome).toMatchObject({ recovered: true, missed: 1 });
+      expect(await back.nextOfType('letter')).toMatchObject({ offset: own.offset + 1 });
+      const joined = await back.join('caravan', {
+        epoch: position!.epoch,
+        offset: position!.offset + 1,
+      });
+      expect(joined).toMatchObject({ recovered: true, missed: 2 });
+      const replay = [await back.nextOfType('stop'), await back.nextOfType('stop')];
+      expect(replay.map((m) => [m.offset, (m.data as { n: number }).n])).toEqual([
+        [position!.offset + 2, 2],
+        [position!.offset + 3, 3],
+      ]);
     } finally {
       await doomed.stop('SIGKILL');
     }
