@@ -1,4 +1,5 @@
-// npm run bench [-- --quick] [-- --only connect,fanout,churn] [-- --reps 3]
+// npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery] [-- --reps 3]
+//   [-- --env HISTORY_SIZE=0] (extra configuration for Switchboard, repeatable)
 // Starts its own redis-server, Switchboard instances from the build (node dist/main.js) and the
 // raw `ws` baseline (bench/baseline-server.mjs), drives both with the same load from worker
 // processes on loopback, alternating which goes first, and prints medians [min–max] over the
@@ -17,6 +18,10 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
 const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
+/** `--env NAME=value` (repeatable): extra configuration for every Switchboard instance. */
+const extraEnv = Object.fromEntries(
+  args.flatMap((arg, i) => (arg === '--env' ? [args[i + 1].split(/=(.*)/s).slice(0, 2)] : [])),
+);
 const WORKERS = 4;
 const SECRET = randomBytes(32).toString('base64url');
 const API_KEY = randomBytes(32).toString('base64url');
@@ -36,6 +41,8 @@ const SIZES = quick
       chatRooms: 5,
       chatMs: 2000,
       churnMs: 10000,
+      recovery: 500,
+      recoveryRate: 10,
     }
   : {
       connect: 10000,
@@ -49,6 +56,8 @@ const SIZES = quick
       chatRooms: 50,
       chatMs: 20000,
       churnMs: 180000,
+      recovery: 2000,
+      recoveryRate: 10,
     };
 
 // ---------------------------------------------------------------------------------------------
@@ -86,6 +95,21 @@ async function startRedis() {
   return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
 }
 
+/** Every server still running: killed when the benchmark exits, even when it fails. */
+const servers = new Set();
+process.once('exit', () => servers.forEach((child) => child.kill('SIGKILL')));
+
+/** Waits until the server says it is ready (in cluster mode: Redis up and its lease held). */
+async function ready(server) {
+  const deadline = Date.now() + 15000;
+  while ((await fetch(`${server.http}/health/ready`).catch(() => null))?.status !== 200) {
+    if (Date.now() > deadline) {
+      throw new Error(`${server.http} did not become ready`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Starts a server process and resolves when it printed its URL. */
 async function startServer(kind, env, nodeArgs = []) {
   const port = await freePort();
@@ -95,6 +119,8 @@ async function startServer(kind, env, nodeArgs = []) {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
   let inspector = null;
   child.stderr.on('data', (chunk) => {
     const text = chunk.toString();
@@ -138,6 +164,7 @@ function switchboardEnv(extra = {}) {
     MAX_CONNECTIONS: '20000',
     MAX_CONNECTIONS_PER_IP: '20000',
     WS_HEARTBEAT_MS: String(SIZES.heartbeatMs),
+    ...extraEnv,
     ...extra,
   };
 }
@@ -549,6 +576,95 @@ async function churn(workers, redis) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// recovery: Switchboard alone (the baseline has no history to recover from)
+
+/**
+ * Two instances on one Redis. SIZES.recovery clients on A follow room "storm" while it gets
+ * SIZES.recoveryRate publications a second from B; all drop at once and come back to B with
+ * `room.join { since }` while the publishing goes on. Every client must then hold every offset
+ * once, in order, up to the last one.
+ */
+async function recovery(workers, redis) {
+  const prefix = `recovery${randomBytes(3).toString('hex')}:`;
+  const extra = { REDIS_URL: redis.url, REDIS_PREFIX: prefix };
+  const [a, b] = await Promise.all([
+    startTarget('switchboard', extra),
+    startTarget('switchboard', extra),
+  ]);
+  await Promise.all([a, b].map(ready));
+  const share = Math.ceil(SIZES.recovery / WORKERS);
+  let published = 0;
+  let publishing = true;
+  const publisher = (async () => {
+    const pad = 'x'.repeat(60);
+    while (publishing) {
+      await publish(b, 'switchboard', 'storm', Date.now(), pad);
+      published += 1;
+      await new Promise((resolve) => setTimeout(resolve, 1000 / SIZES.recoveryRate));
+    }
+  })();
+  try {
+    const connectStart = performance.now();
+    const connected = await workers.all('recoveryConnect', (i) => ({
+      http: a.http,
+      count: Math.max(0, Math.min(share, SIZES.recovery - i * share)),
+      prefix: `r${randomBytes(3).toString('hex')}-${i}-`,
+      room: 'storm',
+      concurrency: 64,
+    }));
+    const connectMs = performance.now() - connectStart;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const droppedAt = performance.timeOrigin + performance.now();
+    const back = await workers.all('recoveryReconnect', {
+      http: b.http,
+      room: 'storm',
+      concurrency: 64,
+      droppedAt,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // live again for a while
+    publishing = false;
+    await publisher;
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the last publication in flight
+    const checked = await workers.all('recoveryReport', { last: published });
+    const reasons = back.flatMap((r) => r.retries);
+    if (reasons.length > 0) {
+      console.log(`\nretry reasons: ${[...new Set(reasons)].join(', ')}`);
+    }
+    const figures = {
+      clients: SIZES.recovery,
+      'failed to connect': sum(connected.map((r) => r.failed)),
+      'first connect took s': connectMs / 1000,
+      'publications (during the whole run)': published,
+      recovered: sum(back.map((r) => r.recovered)),
+      'reset (recovered: false)': sum(back.map((r) => r.reset)),
+      'retried (a ticket or socket refused)': sum(back.map((r) => r.retries.length)),
+      'failed to come back': sum(back.map((r) => r.failed)),
+      'all back after s': Math.max(...back.map((r) => r.backMs)) / 1000,
+      'offsets seen twice or out of order': sum(checked.map((r) => r.duplicates)),
+      gaps: sum(checked.map((r) => r.gaps)),
+      'clients without the last offset': sum(checked.map((r) => r.short)),
+    };
+    const clean =
+      figures.recovered === SIZES.recovery &&
+      figures['offsets seen twice or out of order'] === 0 &&
+      figures.gaps === 0 &&
+      figures['clients without the last offset'] === 0;
+    console.log(`\n### recovery (${SIZES.recovery} clients, two instances, one Redis)\n`);
+    console.log('| figure | value |');
+    console.log('| --- | ---: |');
+    for (const [figure, value] of Object.entries(figures)) {
+      console.log(`| ${figure} | ${format(value)} |`);
+    }
+    console.log(`\n${clean ? 'PASS' : 'FAIL'}: every client recovered, nothing lost or doubled`);
+    return { figures, clean };
+  } finally {
+    publishing = false;
+    await publisher.catch(() => undefined);
+    await Promise.all([a.stop(), b.stop()]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 function summarize(values) {
@@ -593,7 +709,7 @@ async function main() {
   if (!existsSync(join(root, 'dist', 'main.js'))) {
     throw new Error('dist/main.js is missing: npm run bench builds it first');
   }
-  const chosen = [...Object.keys(scenarios), 'churn'].filter(
+  const chosen = [...Object.keys(scenarios), 'churn', 'recovery'].filter(
     (name) => !only || only.includes(name),
   );
   console.log(
@@ -613,6 +729,10 @@ async function main() {
     for (const name of chosen) {
       if (name === 'churn') {
         report.scenarios.churn = await churn(workers, redis);
+        continue;
+      }
+      if (name === 'recovery') {
+        report.scenarios.recovery = await recovery(workers, redis);
         continue;
       }
       const results = { switchboard: [], baseline: [] };

@@ -209,6 +209,154 @@ async function churn({ http, prefix, durationMs, rooms, roomPool, concurrency })
   return { cycles, failed };
 }
 
+// ---------------------------------------------------------------------------------------------
+// recovery: clients that follow a room's stream, drop at once and come back with `since`
+
+/**
+ * @type {Array<{ user: string, socket: WebSocket | null, epoch: string, offsets: number[],
+ *   reset?: boolean }>}
+ */
+let followers = [];
+
+function follow(url, follower, join) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error('timeout'));
+    }, 30000);
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error('closed'));
+    });
+    socket.on('message', (raw) => {
+      const message = JSON.parse(raw.toString());
+      if (message.type === 'welcome') {
+        socket.send(JSON.stringify({ type: 'room.join', id: 'join', data: join }));
+      } else if (message.type === 'room.joined' && message.id === 'join') {
+        clearTimeout(timer);
+        follower.socket = socket;
+        follower.epoch = message.data.position.epoch;
+        if (!message.data.recovered) {
+          // Here, not after the await: frames of one TCP read are all handled before it returns.
+          follower.offsets.push(message.data.position.offset);
+        }
+        resolve(message.data);
+      } else if (message.type === 'error' && message.id === 'join') {
+        reject(new Error(message.data.code));
+      } else if (message.offset !== undefined && message.room !== undefined) {
+        follower.offsets.push(message.offset);
+      }
+    });
+  });
+}
+
+/** Connects `count` followers of `room` on `http`. */
+async function recoveryConnect({ http, count, prefix, room, concurrency }) {
+  followers = Array.from({ length: count }, (_, i) => ({
+    user: `${prefix}${i}`,
+    socket: null,
+    epoch: '',
+    offsets: [],
+  }));
+  let next = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < followers.length) {
+        const follower = followers[next++];
+        try {
+          await follow(await ticket(http, follower.user), follower, { room });
+        } catch {
+          failed += 1;
+        }
+      }
+    }),
+  );
+  return { failed };
+}
+
+/**
+ * Drops every follower's socket at once, then brings them back on `http` with
+ * `room.join { room, since }`: answers how many were recovered or reset, the failures, and when
+ * the last one was back (ms after the drop).
+ */
+async function recoveryReconnect({ http, room, concurrency, droppedAt }) {
+  for (const follower of followers) {
+    // All listeners: frames still buffered in a dropped socket must not count after `since`.
+    follower.socket?.removeAllListeners();
+    follower.socket?.on('error', () => undefined);
+    follower.socket?.terminate();
+    follower.socket = null;
+  }
+  let recovered = 0;
+  let reset = 0;
+  let failed = 0;
+  let backAt = 0;
+  let next = 0;
+  const retries = [];
+  const back = followers.filter((follower) => follower.epoch !== ''); // those that ever joined
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < back.length) {
+        const follower = back[next++];
+        for (let attempt = 0; attempt < 5; attempt++) {
+          try {
+            const since = { epoch: follower.epoch, offset: follower.offsets.at(-1) };
+            const joined = await follow(await ticket(http, follower.user), follower, {
+              room,
+              since,
+            });
+            if (joined.recovered) {
+              recovered += 1;
+            } else {
+              reset += 1;
+              follower.reset = true; // its offsets jump to the position: not a gap
+            }
+            backAt = Math.max(backAt, performance.timeOrigin + performance.now() - droppedAt);
+            break;
+          } catch (error) {
+            retries.push(String(error.message));
+            if (attempt === 4) {
+              failed += 1;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+      }
+    }),
+  );
+  return { recovered, reset, failed, backMs: backAt, retries };
+}
+
+/**
+ * Per follower that joined: offsets that came twice or out of order, gaps (the one jump of a
+ * follower told to reset is not one), and whether it saw `last`.
+ */
+function recoveryReport({ last }) {
+  let duplicates = 0;
+  let gaps = 0;
+  let short = 0;
+  for (const { offsets, reset } of followers.filter((follower) => follower.epoch !== '')) {
+    let jumps = 0;
+    for (let i = 1; i < offsets.length; i++) {
+      if (offsets[i] <= offsets[i - 1]) {
+        duplicates += 1;
+      } else if (offsets[i] !== offsets[i - 1] + 1) {
+        jumps += 1;
+      }
+    }
+    gaps += reset ? Math.max(0, jumps - 1) : jumps;
+    if (offsets.at(-1) !== last) {
+      short += 1;
+    }
+  }
+  followers.forEach((follower) => follower.socket?.terminate());
+  followers = [];
+  return { duplicates, gaps, short };
+}
+
 process.on('message', async ({ id, cmd, args }) => {
   let result = null;
   if (cmd === 'connect') {
@@ -235,6 +383,12 @@ process.on('message', async ({ id, cmd, args }) => {
     await chat(args);
   } else if (cmd === 'churn') {
     result = await churn(args);
+  } else if (cmd === 'recoveryConnect') {
+    result = await recoveryConnect(args);
+  } else if (cmd === 'recoveryReconnect') {
+    result = await recoveryReconnect(args);
+  } else if (cmd === 'recoveryReport') {
+    result = recoveryReport(args);
   } else if (cmd === 'count') {
     result = { received };
   } else if (cmd === 'report') {
