@@ -74,6 +74,7 @@ async function bootstrap(): Promise<void> {
       url: await app.getUrl(),
       wsPath: config.ws.path,
       mode: config.redisUrl ? 'cluster' : 'embedded',
+      redisMode: config.redisUrl ? config.redisMode : undefined,
       devAuth: config.devAuth,
       tls: config.tls !== undefined,
     },

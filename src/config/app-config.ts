@@ -9,6 +9,8 @@ export type JwtKeySource =
  * `POST /api/broadcast` calls per second per calling address, on each instance: far above what a
  * backend publishes by design, it stops a runaway loop before it floods every socket.
  */
+export type RedisMode = 'single' | 'cluster';
+
 export const BROADCAST_API_CALLS_PER_SECOND = 1000;
 
 /** The validated configuration, built once at boot from the environment (see config.schema.ts). */
@@ -17,7 +19,10 @@ export class AppConfig {
   production!: boolean;
   port!: number;
   host!: string;
+  /** Unset: embedded mode. In `cluster` mode, a comma-separated list of seed nodes. */
   redisUrl!: string | undefined;
+  /** `single`: one Redis (or Sentinel-fronted); `cluster`: Redis Cluster, sharded pub/sub. */
+  redisMode!: RedisMode;
   redisPrefix!: string;
   jwt!: {
     key: JwtKeySource;
@@ -46,6 +51,11 @@ export class AppConfig {
     maxConnectionsPerIp: number;
     connectAttemptsPerMinute: number;
     ticketsPerMinute: number;
+    /**
+     * Rooms with more members than this get no `presence.joined` / `presence.left` (each would go
+     * to every member: n joins cost n² frames); 0: none at all.
+     */
+    presenceEventsMaxMembers: number;
     /** `BROADCAST_API_CALLS_PER_SECOND`, not read from the environment. */
     broadcastApiCallsPerSecond: number;
   };

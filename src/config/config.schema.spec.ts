@@ -67,6 +67,16 @@ describe('loadConfig', () => {
     expect([...config.allowedOrigins]).toEqual(['https://a.example.com', 'http://localhost:5173']);
   });
 
+  it('takes REDIS_URL as a list of seed nodes in REDIS_MODE=cluster', () => {
+    const config = loadConfig({
+      REDIS_MODE: 'cluster',
+      REDIS_URL: 'redis://10.0.0.1:7000, redis://10.0.0.2:7000',
+    });
+    expect(config.redisMode).toBe('cluster');
+    expect(config.redisUrl).toBe('redis://10.0.0.1:7000,redis://10.0.0.2:7000');
+    expect(loadConfig({}).redisMode).toBe('single');
+  });
+
   it('starts in production with a key and origins, without dev auth', () => {
     const config = loadConfig(PROD);
     expect(config.production).toBe(true);
@@ -83,6 +93,11 @@ describe('loadConfig', () => {
     [{ BROADCAST_API_KEY: 'short' }, 'BROADCAST_API_KEY', 'at least 32'],
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL', 'redis://'],
     [{ REDIS_URL: 'not a url' }, 'REDIS_URL', 'must be a URL'],
+    [{ REDIS_URL: 'redis://a:1,redis://b:2' }, 'REDIS_URL', 'REDIS_MODE=cluster'],
+    [{ REDIS_MODE: 'sentinel' }, 'REDIS_MODE', 'single or cluster'],
+    [{ REDIS_MODE: 'cluster' }, 'REDIS_MODE', 'REDIS_URL'],
+    [{ REDIS_MODE: 'cluster', REDIS_URL: 'redis://a:1,http://b:2' }, 'REDIS_URL', 'seed'],
+    [{ REDIS_MODE: 'cluster', REDIS_URL: 'redis://a:1,rediss://b:2' }, 'REDIS_URL', 'mixes'],
     [{ ALLOWED_ORIGINS: 'https://a.example.com/path' }, 'ALLOWED_ORIGINS', 'exact origins'],
     [{ ALLOWED_ORIGINS: '*' }, 'ALLOWED_ORIGINS', 'exact origins'],
     [{ WS_PATH: 'ws' }, 'WS_PATH', 'starting with /'],

@@ -82,6 +82,34 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return value;
 }
 
+const REDIS_PROTOCOLS = ['redis:', 'rediss:'];
+
+/** `REDIS_URL` in cluster mode: seed nodes, comma-separated, all `redis://` or all `rediss://`. */
+function seeds(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) {
+    return undefined;
+  }
+  const list = value.split(',').map((seed) => seed.trim());
+  const protocols = new Set<string>();
+  for (const seed of list) {
+    let parsed: URL;
+    try {
+      parsed = new URL(seed);
+    } catch {
+      throw new ConfigError(name, `must be a comma-separated list of URLs, got "${seed}"`);
+    }
+    if (!REDIS_PROTOCOLS.includes(parsed.protocol) || parsed.hostname === '') {
+      throw new ConfigError(name, `seed "${seed}" must be redis://host:port or rediss://host:port`);
+    }
+    protocols.add(parsed.protocol);
+  }
+  if (protocols.size > 1) {
+    throw new ConfigError(name, 'mixes redis:// and rediss:// seeds: use one for every node');
+  }
+  return list.join(',');
+}
+
 function origins(env: Env, name: string): Set<string> | undefined {
   const value = raw(env, name);
   if (value === undefined) {
@@ -229,6 +257,22 @@ export function loadConfig(env: Env = process.env): AppConfig {
     );
   }
 
+  const redisMode = raw(env, 'REDIS_MODE') ?? 'single';
+  if (redisMode !== 'single' && redisMode !== 'cluster') {
+    throw new ConfigError('REDIS_MODE', `must be single or cluster, got "${redisMode}"`);
+  }
+  if (redisMode === 'single' && raw(env, 'REDIS_URL')?.includes(',')) {
+    throw new ConfigError(
+      'REDIS_URL',
+      'lists several nodes: set REDIS_MODE=cluster for Redis Cluster',
+    );
+  }
+  const redisUrl =
+    redisMode === 'cluster' ? seeds(env, 'REDIS_URL') : url(env, 'REDIS_URL', REDIS_PROTOCOLS);
+  if (redisMode === 'cluster' && redisUrl === undefined) {
+    throw new ConfigError('REDIS_MODE', 'is cluster, so REDIS_URL must list the seed nodes');
+  }
+
   const metricsToken = raw(env, 'METRICS_TOKEN');
   if (metricsToken !== undefined && metricsToken.length < 16) {
     throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters long');
@@ -240,7 +284,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     production,
     port,
     host: raw(env, 'HOST') ?? '0.0.0.0',
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
+    redisMode,
     redisPrefix,
     jwt: {
       key,
@@ -275,6 +320,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxConnectionsPerIp: int(env, 'MAX_CONNECTIONS_PER_IP', 100, 1, 10_000_000),
       connectAttemptsPerMinute: int(env, 'CONNECT_ATTEMPTS_PER_MINUTE', 5, 1, 1_000_000),
       ticketsPerMinute: int(env, 'TICKETS_PER_MINUTE', 30, 1, 1_000_000),
+      presenceEventsMaxMembers: int(env, 'PRESENCE_EVENTS_MAX_MEMBERS', 1000, 0, 10_000_000),
       broadcastApiCallsPerSecond: BROADCAST_API_CALLS_PER_SECOND,
     },
     trustProxy: bool(env, 'TRUST_PROXY', false),

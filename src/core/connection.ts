@@ -1,7 +1,14 @@
 import { CloseCode } from '@app/protocol';
+import type { StreamPosition } from '@app/protocol';
 import type { Session } from './session';
 import type { MetricsService } from '../metrics/metrics.service';
 import { FloodGuard } from './flood-guard';
+import { type Corkable, WriteBatch } from './write-batch';
+
+/** One per process: the frames of one event-loop turn to one socket leave in one write. */
+const writeBatch = new WriteBatch();
+/** ws sends a Buffer as a text frame with this. */
+const TEXT = { binary: false } as const;
 
 /**
  * Thrown by work that finds its connection closed after an await: the work is skipped, and the
@@ -26,7 +33,8 @@ export interface Transport {
   readonly readyState: number;
   /** Bytes queued and not yet handed to the network. */
   readonly bufferedAmount: number;
-  send(frame: string): void;
+  /** Sends a text frame; a Buffer holds its UTF-8 bytes (one Buffer may go to many sockets). */
+  send(frame: string | Buffer, options: typeof TEXT): void;
   close(code: number, reason: string): void;
   /** Drops the link at once, without a closing handshake. */
   terminate(): void;
@@ -52,10 +60,15 @@ export class Connection {
   /** The tail of this socket's message handling: messages are handled one at a time, in order. */
   private tail: Promise<void> | null = null;
   /**
-   * Streams being recovered, by channel: their live publications wait here (offset and frame)
-   * until the history has been sent, so that the client sees each offset once, in order.
+   * Streams being recovered, by channel: their live publications wait here until the history has
+   * been sent, so that the client sees each offset once, in order.
    */
-  private held: Map<string, Array<[offset: number, frame: string]>> | null = null;
+  private held: Map<string, Held[]> | null = null;
+  /**
+   * Streams recovered up to a position, by channel, until a live publication passes it: the pub/sub
+   * copies of what the position already counted may still be on their way, and are dropped.
+   */
+  private floors: Map<string, StreamPosition> | null = null;
 
   readonly id: string;
   readonly socket: Transport;
@@ -64,10 +77,15 @@ export class Connection {
   readonly connectedAt: number;
   private readonly sendBufferMaxBytes: number;
   private readonly metrics: Pick<MetricsService, 'sent'>;
+  /** The byte stream under the transport, corked while a turn's frames gather; see WriteBatch. */
+  private readonly wire: Corkable | null;
+  private corked = false;
 
   constructor(options: {
     id: string;
     socket: Transport;
+    /** The transport's byte stream, when frames to it may be batched (a real socket). */
+    wire?: Corkable;
     session: Session;
     ip: string;
     connectedAt: number;
@@ -78,6 +96,7 @@ export class Connection {
   }) {
     this.id = options.id;
     this.socket = options.socket;
+    this.wire = options.wire ?? null;
     this.session = options.session;
     this.ip = options.ip;
     this.connectedAt = options.connectedAt;
@@ -140,10 +159,11 @@ export class Connection {
   }
 
   /**
-   * Sends an already-serialized frame. A client whose unsent bytes would pass
-   * `WS_SEND_BUFFER_MAX_BYTES` is closed with `4008` instead, so it cannot grow our memory.
+   * Sends an already-serialized frame (a string, or its UTF-8 bytes when the same frame goes to
+   * many sockets). A client whose unsent bytes would pass `WS_SEND_BUFFER_MAX_BYTES` is closed
+   * with `4008` instead, so it cannot grow our memory.
    */
-  send(frame: string): boolean {
+  send(frame: string | Buffer): boolean {
     if (this.socket.readyState !== TransportState.Open) {
       return false;
     }
@@ -151,45 +171,96 @@ export class Connection {
       this.close(CloseCode.SlowConsumer, 'slow consumer');
       return false;
     }
-    this.socket.send(frame);
+    if (this.wire !== null && !this.corked) {
+      this.corked = true;
+      writeBatch.hold(this);
+    }
+    this.socket.send(frame, TEXT);
     this.metrics.sent();
     return true;
   }
 
-  /** Delivers a stream's live publication, or holds it while the stream is being recovered. */
-  publish(channel: string, offset: number, frame: string): void {
+  /** For the write batch: corks the wire until `uncork`. */
+  cork(): void {
+    this.wire!.cork();
+  }
+
+  /** For the write batch, at the end of the turn: what this turn sent leaves in one write. */
+  uncork(): void {
+    this.corked = false;
+    this.wire!.uncork();
+  }
+
+  /**
+   * Delivers a stream's live publication, or holds it while the stream is being recovered; one
+   * that the client's position already counts is dropped.
+   */
+  publish(channel: string, epoch: string, offset: number, frame: string | Buffer): void {
     const queue = this.held?.get(channel);
-    if (queue === undefined) {
-      this.send(frame);
-    } else {
-      queue.push([offset, frame]);
+    if (queue !== undefined) {
+      queue.push({ epoch, offset, frame });
+      return;
     }
+    const floor = this.floors?.get(channel);
+    if (floor !== undefined) {
+      if (epoch === floor.epoch && offset <= floor.offset) {
+        return; // counted by the position the client was given: it has it, or reloads it
+      }
+      this.clearFloor(channel); // the pub/sub has caught up with the position (or the epoch moved)
+    }
+    this.send(frame);
   }
 
   /** From now on the channel's live publications wait until `release`. */
   hold(channel: string): void {
     (this.held ??= new Map()).set(channel, []);
+    this.clearFloor(channel);
   }
 
   /**
-   * Sends what waited of the channel's publications after offset `after` (what the client has
-   * now), in order, and delivers live ones directly again.
+   * Ends the hold once the client has everything up to `position`: sends what waited of the
+   * channel's publications after it, in order, delivers live ones directly again, and drops late
+   * copies of publications up to it.
    */
-  release(channel: string, after = Infinity): void {
+  release(channel: string, position: StreamPosition): void {
+    let last = position.offset;
+    for (const { epoch, offset, frame } of this.unhold(channel)) {
+      if (epoch !== position.epoch || offset > last) {
+        this.send(frame);
+        last = epoch === position.epoch ? offset : last;
+      }
+    }
+    (this.floors ??= new Map()).set(channel, position);
+  }
+
+  /** Ends the hold without a position (it could not be read): what waited goes out as it is. */
+  releaseAll(channel: string): void {
+    for (const { frame } of this.unhold(channel)) {
+      this.send(frame);
+    }
+  }
+
+  /** Forgets the channel: what waited is dropped (the socket did not enter the stream, or left). */
+  forget(channel: string): void {
+    this.unhold(channel);
+    this.clearFloor(channel);
+  }
+
+  private unhold(channel: string): Held[] {
     const queue = this.held?.get(channel);
     if (queue === undefined) {
-      return;
+      return [];
     }
     this.held!.delete(channel);
     if (this.held!.size === 0) {
       this.held = null;
     }
-    let last = after;
-    for (const [offset, frame] of queue) {
-      if (offset > last) {
-        this.send(frame);
-        last = offset;
-      }
+    return queue;
+  }
+
+  private clearFloor(channel: string): void {
+    if (this.floors?.delete(channel) && this.floors.size === 0) {
+      this.floors = null;
     }
   }
 
@@ -210,3 +281,10 @@ export class Connection {
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
+
+/** A live publication that waits while its stream is being recovered. */
+interface Held {
+  epoch: string;
+  offset: number;
+  frame: string | Buffer;
+}

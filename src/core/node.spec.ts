@@ -50,6 +50,7 @@ describe('Node (embedded broker)', () => {
   it('sends nothing and says so while the broker is unavailable', async () => {
     const down: Broker = {
       available: false,
+      subscriptions: 0,
       publish: () => Promise.reject(new Error('must not be called')),
       publishToStream: () => Promise.reject(new Error('must not be called')),
       history: () => Promise.reject(new Error('must not be called')),
@@ -64,5 +65,29 @@ describe('Node (embedded broker)', () => {
     await expect(node.close({ userId: 'u' }, 4003, 'r')).rejects.toBeInstanceOf(
       BroadcastUnavailableError,
     );
+  });
+
+  it('lets a room’s second local joiner wait until the first one’s subscription took effect', async () => {
+    let subscribed: () => void = () => undefined;
+    const slow: Broker = {
+      available: true,
+      subscriptions: 0,
+      publish: () => Promise.resolve(),
+      publishToStream: () => Promise.resolve({ epoch: 'e', offset: 1 }),
+      history: () => Promise.resolve({ position: { epoch: 'e', offset: 0 }, publications: [] }),
+      subscribe: () => new Promise<void>((resolve) => (subscribed = resolve)),
+      unsubscribe: () => Promise.resolve(),
+      onMessage: () => undefined,
+    };
+    const node = new Node(slow, new Hub(), kit.instance, kit.metrics, kit.config);
+    const order: string[] = [];
+    const first = node.subscribeRoom('r').then(() => order.push('first'));
+    const second = node.roomSubscribed('r').then(() => order.push('second'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual([]); // the second joiner does not read the stream before it is live
+    subscribed();
+    await Promise.all([first, second]);
+    expect(order.sort()).toEqual(['first', 'second']);
+    await node.roomSubscribed('r'); // nothing on its way any more: at once
   });
 });

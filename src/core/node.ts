@@ -40,6 +40,8 @@ interface CloseCommand {
 export class Node implements OnModuleInit {
   private readonly logger = new Logger(Node.name);
   private readonly noticeHandlers = new Map<string, (payload: string) => void>();
+  /** Subscriptions on their way, by channel. */
+  private readonly subscribing = new Map<string, Promise<void>>();
   /** Whether publications go into streams (`HISTORY_SIZE` > 0). */
   readonly streams: boolean;
 
@@ -54,7 +56,10 @@ export class Node implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    this.broker.onMessage((channel, message, offset) => this.receive(channel, message, offset));
+    this.metrics.bindSubscribedChannels(() => this.broker.subscriptions);
+    this.broker.onMessage((channel, message, offset, epoch) =>
+      this.receive(channel, message, offset, epoch),
+    );
     await Promise.all(
       [ALL, CONTROL, this.instanceChannel(this.instance.id)].map((c) => this.broker.subscribe(c)),
     );
@@ -64,10 +69,17 @@ export class Node implements OnModuleInit {
     return this.broker.available;
   }
 
-  /** Call after the hub added the connection: the user's first local socket subscribes. */
+  /**
+   * Call after the hub added the connection: the user's first local socket subscribes. Resolves
+   * once the user's channel is subscribed, also for a socket whose first sibling is still
+   * subscribing (what it reads of the stream afterwards then misses nothing live).
+   */
   async track(connection: Connection): Promise<void> {
+    const channel = userChannel(connection.userId);
     if (this.hub.ofUser(connection.userId).length === 1) {
-      await this.broker.subscribe(userChannel(connection.userId));
+      await this.subscribe(channel);
+    } else {
+      await this.subscribing.get(channel);
     }
   }
 
@@ -78,8 +90,14 @@ export class Node implements OnModuleInit {
     }
   }
 
+  /** Call when the room's first local socket joined. */
   async subscribeRoom(room: string): Promise<void> {
-    await this.broker.subscribe(roomChannel(room));
+    await this.subscribe(roomChannel(room));
+  }
+
+  /** Call when another local socket joined: resolves once the room's subscription took effect. */
+  async roomSubscribed(room: string): Promise<void> {
+    await this.subscribing.get(roomChannel(room));
   }
 
   async unsubscribeRoom(room: string): Promise<void> {
@@ -172,6 +190,17 @@ export class Node implements OnModuleInit {
     }
   }
 
+  /** Subscribes, and lets the channel's next local sockets wait until that took effect. */
+  private subscribe(channel: string): Promise<void> {
+    const done: Promise<void> = this.broker.subscribe(channel).finally(() => {
+      if (this.subscribing.get(channel) === done) {
+        this.subscribing.delete(channel);
+      }
+    });
+    this.subscribing.set(channel, done);
+    return done;
+  }
+
   private header(kind: Kind, except: string): string {
     return `${kind}|${Date.now()}|${except}`;
   }
@@ -180,12 +209,12 @@ export class Node implements OnModuleInit {
     return `i:${instanceId}`;
   }
 
-  private receive(channel: string, message: string, offset: number): void {
+  private receive(channel: string, message: string, offset: number, epoch: string): void {
     const newline = message.indexOf('\n');
     const [kind, publishedAt, except] = message.slice(0, newline).split('|');
     const payload = message.slice(newline + 1);
     if (kind === 'e' && offset > 0) {
-      this.deliverPublication(channel, withOffset(payload, offset), offset, except);
+      this.deliverPublication(channel, withOffset(payload, offset), epoch, offset, except);
       this.metrics.delivered(Number(publishedAt));
     } else if (kind === 'e') {
       this.deliver(channel, payload, except);
@@ -199,11 +228,19 @@ export class Node implements OnModuleInit {
     }
   }
 
-  /** Sends one serialized frame to every local socket the channel names. */
+  /**
+   * Sends one serialized frame to every local socket the channel names. From the second
+   * recipient on, every socket gets the same UTF-8 bytes, encoded once.
+   */
   private deliver(channel: string, frame: string, exceptConnectionId: string): void {
+    let bytes: string | Buffer = frame;
+    let recipients = 0;
     for (const connection of this.localSockets(channel)) {
       if (connection.id !== exceptConnectionId) {
-        connection.send(frame);
+        if (++recipients === 2) {
+          bytes = Buffer.from(frame);
+        }
+        connection.send(bytes);
       }
     }
   }
@@ -212,12 +249,18 @@ export class Node implements OnModuleInit {
   private deliverPublication(
     channel: string,
     frame: string,
+    epoch: string,
     offset: number,
     exceptConnectionId: string,
   ): void {
+    let bytes: string | Buffer = frame;
+    let recipients = 0;
     for (const connection of this.localSockets(channel)) {
       if (connection.id !== exceptConnectionId) {
-        connection.publish(channel, offset, frame);
+        if (++recipients === 2) {
+          bytes = Buffer.from(frame);
+        }
+        connection.publish(channel, epoch, offset, bytes);
       }
     }
   }

@@ -45,6 +45,31 @@ describe('Streams', () => {
     expect(offsets(back.socket).at(-1)).toBe(start.offset + 4);
   });
 
+  it('drops a late pub/sub copy of what its position counted, until a newer one passes it', async () => {
+    // In cluster mode the position is read on the command link while the pub/sub copy of the same
+    // publication may still be on its way to this instance: it must not reach the client twice.
+    const entered = await enter('eve');
+    const { epoch, offset } = entered.catchup.recovery.position;
+    entered.catchup.finish();
+    const frame = (n: number) => `{"type":"note","n":${n}}`;
+    entered.connection.publish(channel, epoch, offset, frame(offset)); // late copy: dropped
+    entered.connection.publish(channel, epoch, offset + 1, frame(offset + 1));
+    entered.connection.publish(channel, 'new-epoch', 1, frame(1)); // the stream was lost: passes
+    expect(entered.socket.sent).toEqual([frame(offset + 1), frame(1)]);
+  });
+
+  it('after a new epoch, delivers the restarted offsets that the old position would hide', async () => {
+    await publish(1);
+    await publish(2);
+    const entered = await enter('fay');
+    const { epoch, offset } = entered.catchup.recovery.position;
+    expect(offset).toBeGreaterThanOrEqual(2);
+    entered.catchup.finish();
+    entered.connection.publish(channel, `${epoch}x`, 1, 'a'); // Redis lost the stream: 1 again
+    entered.connection.publish(channel, `${epoch}x`, 2, 'b');
+    expect(entered.socket.sent).toEqual(['a', 'b']);
+  });
+
   it('tells a client that is too far behind, or on another epoch, to reset, and replays nothing', async () => {
     const { position } = (await enter('ben')).catchup.recovery;
     for (let n = 0; n < 4; n++) {

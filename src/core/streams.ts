@@ -49,7 +49,7 @@ export class Streams {
   async recover(connection: Connection, channel: string, since?: StreamPosition): Promise<Catchup> {
     if (since === undefined) {
       const { position } = await this.broker.history(channel, { limit: 0 });
-      return { recovery: { position }, finish: () => connection.release(channel, position.offset) };
+      return { recovery: { position }, finish: () => connection.release(channel, position) };
     }
     this.metrics.historyRead('recovery');
     const { position, publications } = await this.broker.history(channel, {
@@ -66,7 +66,7 @@ export class Streams {
     if (!recovered) {
       return {
         recovery: { position, recovered: false, missed: 0 },
-        finish: () => connection.release(channel, position.offset),
+        finish: () => connection.release(channel, position),
       };
     }
     return {
@@ -75,7 +75,7 @@ export class Streams {
         for (const { message, offset } of publications) {
           connection.send(publicationFrame(message, offset));
         }
-        connection.release(channel, position.offset);
+        connection.release(channel, position);
       },
     };
   }

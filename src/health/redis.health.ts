@@ -6,7 +6,8 @@ import { RedisConnections } from '../redis/redis.connections';
 const PING_TIMEOUT_MS = 1_000;
 
 /**
- * `redis: { status }`: up while both connections are ready, a PING answers within 1 s, and this
+ * `redis: { status }`: up while both connections are ready, a PING (to every master of a Redis
+ * Cluster) answers within 1 s, and this
  * instance's state is in Redis (after Redis lost its data, not before the write-back is done).
  */
 @Injectable()
@@ -35,7 +36,7 @@ export class RedisHealthIndicator {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.redis.command.ping(),
+        this.redis.ping(), // in cluster mode, every master
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('PING timed out')), PING_TIMEOUT_MS);
         }),

@@ -52,7 +52,10 @@ export class MetricsService implements OnApplicationShutdown {
   private readonly ticketsIssued: Counter;
   private readonly ticketsRedeemed: Counter<'result'>;
   private readonly spike: Gauge;
-  private readonly redisUp: Gauge | null;
+  private readonly redisUp: Gauge<'mode'> | null;
+  private readonly redisErrors: Counter<'kind'> | null;
+  private readonly redisChannels: Gauge | null;
+  private channelsSource: () => number = () => 0;
 
   /** Frames sent since the last scrape; `Connection.send` counts here, the scrape moves it on. */
   private sentSinceScrape = 0;
@@ -152,12 +155,30 @@ export class MetricsService implements OnApplicationShutdown {
       registers,
     });
     // Only in cluster mode: without Redis there is nothing to be up or down.
+    const mode = config.redisMode;
     this.redisUp = config.redisUrl
       ? new Gauge({
           name: 'redis_up',
-          help: '1 while both Redis connections are ready, else 0',
+          help: '1 while both Redis connections are ready, else 0; mode is single or cluster',
+          labelNames: ['mode'],
           registers,
-          collect: () => this.redisUp?.set(this.redisSource?.() ? 1 : 0),
+          collect: () => this.redisUp?.set({ mode }, this.redisSource?.() ? 1 : 0),
+        })
+      : null;
+    this.redisErrors = config.redisUrl
+      ? new Counter({
+          name: 'redis_errors_total',
+          help: 'Failed Redis commands, by kind (connection, timeout, cluster_down, try_again, redirect, cross_slot, other)',
+          labelNames: ['kind'],
+          registers,
+        })
+      : null;
+    this.redisChannels = config.redisUrl
+      ? new Gauge({
+          name: 'redis_subscribed_channels',
+          help: 'Pub/sub channels this instance is subscribed to (users and rooms it holds, and its own)',
+          registers,
+          collect: () => this.redisChannels?.set(this.channelsSource()),
         })
       : null;
     this.spike.set(0);
@@ -168,6 +189,16 @@ export class MetricsService implements OnApplicationShutdown {
   /** Where `ws_connections_active` reads its value at scrape time (the core's hub). */
   bindActiveConnections(source: () => number): void {
     this.activeSource = source;
+  }
+
+  /** Where `redis_subscribed_channels` reads its value at scrape time (the broker). */
+  bindSubscribedChannels(source: () => number): void {
+    this.channelsSource = source;
+  }
+
+  /** A Redis command failed; `kind` is one of a few (see `redisErrorKind`). */
+  redisError(kind: string): void {
+    this.redisErrors?.inc({ kind });
   }
 
   /** Where `redis_up` reads its value at scrape time (the Redis connections). */

@@ -56,13 +56,14 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
 
   async handleConnection(
     socket: WebSocket,
-    _req: IncomingMessage,
+    req: IncomingMessage,
     handshake: AcceptedHandshake,
   ): Promise<void> {
     const { session, admission, since } = handshake;
     const connection = new Connection({
       id: randomUUID(),
       socket,
+      wire: req.socket, // the TCP (or TLS) stream that ws took over from the upgrade
       session,
       ip: admission.ip,
       connectedAt: Date.now(),
@@ -103,7 +104,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
       try {
         catchup = await this.streams.recover(connection, ownStream, since);
       } catch (error) {
-        connection.release(ownStream, 0); // nothing replayed: whatever waited goes out as it is
+        connection.releaseAll(ownStream); // nothing replayed: whatever waited goes out as it is
         this.logger.warn({
           msg: 'user stream position not read',
           connectionId: connection.id,

@@ -1,6 +1,13 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../common/errors';
+import type { RedisMode } from '../config/app-config';
+
+/**
+ * A connection to Redis: one server (`single`) or a Redis Cluster, which routes each command to
+ * the master of its key's slot. The command set is the same; what differs is in `RedisConnections`.
+ */
+export type RedisClient = Redis | Cluster;
 
 /**
  * Commands fail fast while Redis is down: no offline queue, a bounded command timeout, one
@@ -17,19 +24,44 @@ const OPTIONS: RedisOptions = {
 };
 
 /**
- * The two Redis connections of an instance in cluster mode: one for commands and publishes, one
- * for subscriptions. `REDIS_PREFIX` goes in front of every key and channel (see `key`).
+ * Redis Cluster: commands go to the master of their slot and fail fast while it has none (a
+ * failover in progress): a few quick retries on CLUSTERDOWN/TRYAGAIN, then the error, within
+ * `commandTimeout`. The slot map is refreshed every 5 s and on every MOVED.
+ */
+const CLUSTER_OPTIONS: ClusterOptions = {
+  enableOfflineQueue: false,
+  maxRedirections: 6,
+  retryDelayOnFailover: 100,
+  retryDelayOnClusterDown: 200,
+  retryDelayOnTryAgain: 100,
+  retryDelayOnMoved: 0,
+  slotsRefreshTimeout: 2_000,
+  slotsRefreshInterval: 5_000,
+  clusterRetryStrategy: OPTIONS.retryStrategy,
+};
+
+/**
+ * The two Redis connections of an instance (with `REDIS_URL` set): one for commands and
+ * publishes, one for subscriptions. `REDIS_PREFIX` goes in front of every key and channel (see
+ * `key`). With `REDIS_MODE=cluster` both are ioredis `Cluster`s over the seed nodes of
+ * `REDIS_URL`; the subscriber then also holds one sharded subscriber per master for the channels
+ * that use sharded pub/sub (`SSUBSCRIBE`), and ioredis moves them to the new master after a
+ * failover.
  */
 export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisConnections.name);
-  readonly command: Redis;
-  readonly subscriber: Redis;
+  readonly command: RedisClient;
+  readonly subscriber: RedisClient;
   private readonly prober: NodeJS.Timeout;
   private wasUp = false;
   private readonly upListeners = new Set<() => void>();
+  private readonly errorListeners = new Set<(kind: RedisErrorKind) => void>();
   private readonly downListeners = new Set<() => void>();
 
-  /** @param probe how often each link is probed with PING, and how long an answer may take */
+  /**
+   * @param url one URL, or in cluster mode a comma-separated list of seed nodes
+   * @param probe how often each link is probed with PING, and how long an answer may take
+   */
   constructor(
     url: string,
     readonly prefix: string,
@@ -37,12 +69,16 @@ export class RedisConnections implements OnApplicationShutdown {
       intervalMs: 5_000,
       timeoutMs: 2_000,
     },
+    readonly mode: RedisMode = 'single',
   ) {
     this.command = this.connect(url, 'command');
     this.subscriber = this.connect(url, 'subscriber');
     this.prober = setInterval(() => {
       void this.probeLink(this.command, 'command');
       void this.probeLink(this.subscriber, 'subscriber');
+      for (const link of this.shardLinks()) {
+        void this.probeLink(link, 'shard subscriber');
+      }
     }, probe.intervalMs);
     this.prober.unref();
   }
@@ -71,15 +107,27 @@ export class RedisConnections implements OnApplicationShutdown {
     this.downListeners.add(listener);
   }
 
+  /** Called with the kind of every failed command (see `failed`). */
+  onError(listener: (kind: RedisErrorKind) => void): void {
+    this.errorListeners.add(listener);
+  }
+
+  /** Reports a failed command to the `onError` listeners; answers the error. */
+  failed(error: unknown): unknown {
+    const kind = redisErrorKind(error);
+    this.errorListeners.forEach((listener) => listener(kind));
+    return error;
+  }
+
   /**
    * Runs a command for a store, turning connection failures into `StoreUnavailableError` so
    * that callers fail closed with a clear answer.
    */
-  async run<T>(store: string, command: (redis: Redis) => Promise<T>): Promise<T> {
+  async run<T>(store: string, command: (redis: RedisClient) => Promise<T>): Promise<T> {
     try {
       return await command(this.command);
     } catch (error) {
-      throw new StoreUnavailableError(store, { cause: error });
+      throw new StoreUnavailableError(store, { cause: this.failed(error) });
     }
   }
 
@@ -88,8 +136,46 @@ export class RedisConnections implements OnApplicationShutdown {
     await Promise.all([quit(this.command), quit(this.subscriber)]);
   }
 
-  private connect(url: string, role: 'command' | 'subscriber'): Redis {
-    const redis = new Redis(url, { ...OPTIONS, connectionName: `switchboard-${role}` });
+  /**
+   * Redis Cluster: the sharded subscriber connections, one per master, that ioredis keeps inside
+   * the subscriber `Cluster` (not public API: if a release moves them, none are probed, and the
+   * `shardLinks` integration test fails).
+   */
+  shardLinks(): Redis[] {
+    const group = (this.subscriber as unknown as ShardedInternals).shardedSubscribers;
+    const subscribers = group?.shardedSubscribers;
+    if (!(this.subscriber instanceof Cluster) || !(subscribers instanceof Map)) {
+      return [];
+    }
+    return [...subscribers.values()]
+      .map((subscriber) => subscriber.getInstance?.())
+      .filter((link): link is Redis => link instanceof Redis);
+  }
+
+  /** PING on every master (the one server): resolves once all answered. */
+  async ping(): Promise<void> {
+    await Promise.all(this.masters().map((node) => node.ping()));
+  }
+
+  /**
+   * Every master's connection (the one server in single mode): what a scan over all keys, or a
+   * check of every shard, goes through.
+   */
+  masters(): Redis[] {
+    return this.command instanceof Cluster ? this.command.nodes('master') : [this.command];
+  }
+
+  private connect(url: string, role: 'command' | 'subscriber'): RedisClient {
+    const connectionName = `switchboard-${role}`;
+    const redis: RedisClient =
+      this.mode === 'cluster'
+        ? new Cluster(seedNodes(url), {
+            ...CLUSTER_OPTIONS,
+            // Sharded pub/sub: one subscriber per master, for the channels of its slots.
+            shardedSubscribers: role === 'subscriber',
+            redisOptions: { ...OPTIONS, ...credentials(url), connectionName },
+          })
+        : new Redis(url, { ...OPTIONS, connectionName });
     redis.on('error', (error: Error & { code?: string }) => {
       // ioredis reports every failed reconnect; the up/down transition below is what matters.
       this.logger.debug({
@@ -123,7 +209,10 @@ export class RedisConnections implements OnApplicationShutdown {
    * A half-open link (the peer gone without a FIN) would drop every broadcast silently: a PING
    * that is not answered in time replaces the connection. In subscriber mode PING is allowed too.
    */
-  private async probeLink(redis: Redis, role: 'command' | 'subscriber'): Promise<void> {
+  private async probeLink(
+    redis: RedisClient,
+    role: 'command' | 'subscriber' | 'shard subscriber',
+  ): Promise<void> {
     if (redis.status !== 'ready') {
       return;
     }
@@ -141,14 +230,84 @@ export class RedisConnections implements OnApplicationShutdown {
         role,
         error: (error as Error).message,
       });
-      redis.disconnect(true);
+      // A shard's subscriber is replaced by ioredis once it ends (it does not reconnect itself).
+      redis.disconnect(role !== 'shard subscriber');
     } finally {
       clearTimeout(timer);
     }
   }
 }
 
-async function quit(redis: Redis): Promise<void> {
+/** Where ioredis 5 keeps a cluster's sharded subscribers (ClusterSubscriberGroup). */
+interface ShardedInternals {
+  shardedSubscribers?: {
+    shardedSubscribers?: Map<string, { getInstance?: () => Redis | null }>;
+  };
+}
+
+export type RedisErrorKind =
+  'connection' | 'timeout' | 'cluster_down' | 'try_again' | 'redirect' | 'cross_slot' | 'other';
+
+/**
+ * What went wrong, in a few kinds an operator can act on: the link (`connection`, `timeout`), a
+ * cluster without a master for a slot (`cluster_down`, during a failover), a slot on the move
+ * (`try_again`, `redirect`), a command that spans slots (`cross_slot`: a bug).
+ */
+export function redisErrorKind(error: unknown): RedisErrorKind {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string } | null)?.code;
+  if (message.startsWith('CLUSTERDOWN')) {
+    return 'cluster_down';
+  }
+  if (message.startsWith('TRYAGAIN')) {
+    return 'try_again';
+  }
+  if (message.startsWith('MOVED') || message.startsWith('ASK') || /redirection/i.test(message)) {
+    return 'redirect';
+  }
+  if (message.startsWith('CROSSSLOT')) {
+    return 'cross_slot';
+  }
+  if (/timed? ?out/i.test(message) || code === 'ETIMEDOUT') {
+    return 'timeout';
+  }
+  if (
+    (code !== undefined && /^E(CONN|PIPE|HOSTUNREACH|NOTFOUND|AI_AGAIN)/.test(code)) ||
+    /connection|writeable|closed|offline queue|All nodes failed|No sharded subscriber/i.test(
+      message,
+    )
+  ) {
+    return 'connection';
+  }
+  return 'other';
+}
+
+/** The seed nodes of a cluster `REDIS_URL` (validated at boot: redis:// or rediss://, host:port). */
+function seedNodes(url: string): Array<{ host: string; port: number }> {
+  return url.split(',').map((seed) => {
+    const parsed = new URL(seed);
+    return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 6379) };
+  });
+}
+
+/**
+ * What every node of a cluster is connected with, taken from the first seed: the user and
+ * password of its URL, and TLS for `rediss://`. Nodes that the cluster announces get the same.
+ */
+function credentials(url: string): RedisOptions {
+  const first = new URL(url.split(',')[0]);
+  return {
+    ...(first.username || first.password
+      ? {
+          username: decodeURIComponent(first.username) || undefined,
+          password: decodeURIComponent(first.password),
+        }
+      : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+async function quit(redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') {
     try {
       await redis.quit();

@@ -20,11 +20,17 @@ import { RedisConnections } from './redis.connections';
         if (!config.redisUrl) {
           return null;
         }
-        const redis = new RedisConnections(config.redisUrl, config.redisPrefix, {
-          intervalMs: config.timings.redisProbeIntervalMs,
-          timeoutMs: config.timings.redisProbeTimeoutMs,
-        });
+        const redis = new RedisConnections(
+          config.redisUrl,
+          config.redisPrefix,
+          {
+            intervalMs: config.timings.redisProbeIntervalMs,
+            timeoutMs: config.timings.redisProbeTimeoutMs,
+          },
+          config.redisMode,
+        );
         metrics.bindRedisUp(() => redis.up);
+        redis.onError((kind) => metrics.redisError(kind));
         return redis;
       },
     },

@@ -35,9 +35,9 @@ export function describePresenceStore(
         ]),
         count: 2,
       });
-      expect(await store.leave('r1', member('ann', 'c1'))).toBe(false);
-      expect(await store.leave('r1', member('ann', 'c2', 'i2'))).toBe(true);
-      expect(await store.leave('r1', member('ann', 'c2', 'i2'))).toBe(false);
+      expect(await store.leave('r1', member('ann', 'c1'))).toEqual({ gone: false, count: 2 });
+      expect(await store.leave('r1', member('ann', 'c2', 'i2'))).toEqual({ gone: true, count: 1 });
+      expect(await store.leave('r1', member('ann', 'c2', 'i2'))).toEqual({ gone: false, count: 1 });
       expect(await store.members('r1', 10)).toEqual({
         members: [{ id: 'ben', name: 'BEN' }],
         count: 1,
@@ -63,8 +63,8 @@ export function describePresenceStore(
       const purged = await store.purgeInstance('dead');
       expect(purged).toEqual(
         expect.arrayContaining([
-          { room: 'p1', user: { id: 'cat', name: 'CAT' } },
-          { room: 'p2', user: { id: 'cat', name: 'CAT' } },
+          { room: 'p1', user: { id: 'cat', name: 'CAT' }, count: 1 },
+          { room: 'p2', user: { id: 'cat', name: 'CAT' }, count: 1 },
         ]),
       );
       expect(purged).toHaveLength(2);
@@ -72,13 +72,16 @@ export function describePresenceStore(
       expect((await store.members('p2', 10)).members).toEqual([{ id: 'eve', name: 'EVE' }]);
       expect(await store.purgeInstance('dead')).toEqual([]);
       // The connection that survived leaves as usual.
-      expect(await store.leave('p1', member('dan', 'c3', 'alive'))).toBe(true);
+      expect(await store.leave('p1', member('dan', 'c3', 'alive'))).toEqual({
+        gone: true,
+        count: 0,
+      });
     });
 
     it('does not count a connection twice', async () => {
       expect(await store.join('twice', member('fay', 'c1'))).toBe(true);
       expect(await store.join('twice', member('fay', 'c1'))).toBe(false);
-      expect(await store.leave('twice', member('fay', 'c1'))).toBe(true);
+      expect(await store.leave('twice', member('fay', 'c1'))).toEqual({ gone: true, count: 0 });
       expect(await store.members('twice', 10)).toEqual({ members: [], count: 0 });
     });
 

@@ -1,10 +1,15 @@
+import type { RedisMode } from '../../src/config/app-config';
 import { RedisConnections } from '../../src/redis/redis.connections';
 import { testPrefix } from './redis';
 import { waitUntil } from './wait';
 
 /** Real Redis connections under a fresh prefix, once both are ready. */
-export async function connectRedis(url: string, prefix = testPrefix()): Promise<RedisConnections> {
-  const redis = new RedisConnections(url, prefix);
+export async function connectRedis(
+  url: string,
+  prefix = testPrefix(),
+  mode: RedisMode = 'single',
+): Promise<RedisConnections> {
+  const redis = new RedisConnections(url, prefix, undefined, mode);
   try {
     await waitUntil(() => redis.up, `Redis at ${url} ready`);
   } catch (error) {

@@ -33,8 +33,8 @@ export class FakeSocket {
   terminated = false;
   pings = 0;
 
-  send(frame: string): void {
-    this.sent.push(frame);
+  send(frame: string | Buffer): void {
+    this.sent.push(frame.toString());
   }
   close(code: number, reason: string): void {
     this.closed ??= { code, reason };

@@ -21,10 +21,14 @@
  * - `subscribe` / `unsubscribe` change this instance's interest; the last call for a channel
  *   wins, and takes effect for local delivery at once. Interest survives reconnects: after an
  *   outage every channel of interest is subscribed again.
- * - Handlers get each message once, with its logical channel and its offset (0 when ephemeral).
+ * - Handlers get each message once, with its logical channel, its offset and its stream's epoch
+ *   (0 and '' when ephemeral). A stream's live publications may reach the handlers after a
+ *   `history` call has already counted them: a reader deduplicates by epoch and offset.
  */
 export interface Broker {
   readonly available: boolean;
+  /** How many channels this instance is subscribed to. */
+  readonly subscriptions: number;
   publish(channel: string, message: string): Promise<void>;
   publishToStream(channel: string, message: string): Promise<StreamPosition>;
   history(channel: string, query: HistoryQuery): Promise<StreamHistory>;
@@ -34,7 +38,12 @@ export interface Broker {
 }
 export const Broker = Symbol('Broker');
 
-export type BrokerHandler = (channel: string, message: string, offset: number) => void;
+export type BrokerHandler = (
+  channel: string,
+  message: string,
+  offset: number,
+  epoch: string,
+) => void;
 
 /**
  * Where a stream stands. `epoch` changes whenever the stream's history was lost (Redis lost its

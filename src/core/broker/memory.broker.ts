@@ -42,8 +42,12 @@ export class MemoryBroker implements Broker, OnApplicationShutdown {
     this.sweeper.unref();
   }
 
+  get subscriptions(): number {
+    return this.interest.size;
+  }
+
   publish(channel: string, message: string): Promise<void> {
-    this.deliver(channel, message, 0);
+    this.deliver(channel, message, 0, '');
     return Promise.resolve();
   }
 
@@ -57,7 +61,7 @@ export class MemoryBroker implements Broker, OnApplicationShutdown {
     const now = this.now();
     stream.logUntil = now + this.options.ttlMs;
     stream.until = now + this.options.metaTtlMs;
-    this.deliver(channel, message, offset);
+    this.deliver(channel, message, offset, stream.epoch);
     return Promise.resolve({ epoch: stream.epoch, offset });
   }
 
@@ -99,10 +103,10 @@ export class MemoryBroker implements Broker, OnApplicationShutdown {
     clearInterval(this.sweeper);
   }
 
-  private deliver(channel: string, message: string, offset: number): void {
+  private deliver(channel: string, message: string, offset: number, epoch: string): void {
     if (this.interest.has(channel)) {
       for (const handler of this.handlers) {
-        handler(channel, message, offset);
+        handler(channel, message, offset, epoch);
       }
     }
   }

@@ -25,21 +25,19 @@ export class MemoryPresenceStore implements PresenceStore {
     return Promise.resolve(fresh);
   }
 
-  leave(room: string, member: PresenceMember): Promise<boolean> {
+  leave(room: string, member: PresenceMember): Promise<{ gone: boolean; count: number }> {
     const users = this.rooms.get(room);
     const user = users?.get(member.userId);
     if (
       users === undefined ||
       user === undefined ||
-      !user.connections.delete(member.connectionId)
+      !user.connections.delete(member.connectionId) ||
+      user.connections.size > 0
     ) {
-      return Promise.resolve(false);
-    }
-    if (user.connections.size > 0) {
-      return Promise.resolve(false);
+      return Promise.resolve({ gone: false, count: users?.size ?? 0 });
     }
     this.forget(room, users, member.userId);
-    return Promise.resolve(true);
+    return Promise.resolve({ gone: true, count: users.size });
   }
 
   members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }> {
@@ -57,6 +55,7 @@ export class MemoryPresenceStore implements PresenceStore {
   purgeInstance(instanceId: string): Promise<PurgedMember[]> {
     const purged: PurgedMember[] = [];
     for (const [room, users] of this.rooms) {
+      const gone: UserInfo[] = [];
       for (const [id, user] of users) {
         for (const [connectionId, instance] of user.connections) {
           if (instance === instanceId) {
@@ -65,9 +64,10 @@ export class MemoryPresenceStore implements PresenceStore {
         }
         if (user.connections.size === 0) {
           this.forget(room, users, id);
-          purged.push({ room, user: { id, name: user.name } });
+          gone.push({ id, name: user.name });
         }
       }
+      purged.push(...gone.map((user) => ({ room, user, count: users.size })));
     }
     return Promise.resolve(purged);
   }

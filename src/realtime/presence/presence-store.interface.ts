@@ -11,6 +11,8 @@ export interface PresenceMember {
 export interface PurgedMember {
   room: string;
   user: UserInfo;
+  /** How many users the room has left. */
+  count: number;
 }
 
 /**
@@ -19,14 +21,15 @@ export interface PurgedMember {
  *
  * - `join` and `leave` answer, atomically with the change, whether the user's presence changed
  *   (first connection in, last connection out): the caller announces `presence.joined` / `.left`.
- *   Joining with a connection that is in already changes nothing and answers false.
+ *   Joining with a connection that is in already changes nothing and answers false. `leave` also
+ *   answers how many users the room has left.
  * - `purgeInstance` removes every connection of a dead instance and answers the users whose
  *   presence ended, so that the instance that purged it can announce `presence.left` once.
  * - While the backing store is unreachable, every call rejects with `StoreUnavailableError`.
  */
 export interface PresenceStore {
   join(room: string, member: PresenceMember): Promise<boolean>;
-  leave(room: string, member: PresenceMember): Promise<boolean>;
+  leave(room: string, member: PresenceMember): Promise<{ gone: boolean; count: number }>;
   /** Up to `limit` present users (each once), and how many there are in all. */
   members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }>;
   purgeInstance(instanceId: string): Promise<PurgedMember[]>;

@@ -30,11 +30,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return { fresh, 1 - known }
 `;
 
-/** ARGV: userId, connectionId. Answers { connection was there, user is gone }. */
+/** ARGV: userId, connectionId. Answers { connection was there, user is gone, users left }. */
 const LEAVE = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
-  return { 0, 0 }
+  return { 0, 0, redis.call('HLEN', KEYS[1]) }
 end
 local entry = cjson.decode(raw)
 local kept = {}
@@ -47,15 +47,15 @@ for _, conn in ipairs(entry.c) do
   end
 end
 if found == 0 then
-  return { 0, 0 }
+  return { 0, 0, redis.call('HLEN', KEYS[1]) }
 end
 if #kept == 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  return { 1, 1 }
+  return { 1, 1, redis.call('HLEN', KEYS[1]) }
 end
 entry.c = kept
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
-return { 1, 0 }
+return { 1, 0, redis.call('HLEN', KEYS[1]) }
 `;
 
 /** ARGV: limit. Answers { count, [userId, name, …] } with at most `limit` users. */
@@ -77,7 +77,10 @@ until cursor == '0' or #out >= 2 * limit
 return { redis.call('HLEN', KEYS[1]), out }
 `;
 
-/** ARGV: instanceId. Drops its connections; answers [userId, name, …] of the users now gone. */
+/**
+ * ARGV: instanceId. Drops its connections; answers { users left, [userId, name, …] of the users
+ * now gone }.
+ */
 const PURGE = `
 local gone = {}
 local all = redis.call('HGETALL', KEYS[1])
@@ -98,7 +101,7 @@ for i = 1, #all, 2 do
     redis.call('HSET', KEYS[1], all[i], cjson.encode(entry))
   end
 end
-return gone
+return { redis.call('HLEN', KEYS[1]), gone }
 `;
 
 /** A room's presence hash outlives its last change by this long at most. */
@@ -114,9 +117,9 @@ declare module 'ioredis' {
       key: string,
       userId: string,
       connectionId: string,
-    ): Result<[number, number], Context>;
+    ): Result<[number, number, number], Context>;
     switchboardPresenceMembers(key: string, limit: number): Result<[number, string[]], Context>;
-    switchboardPresencePurge(key: string, instanceId: string): Result<string[], Context>;
+    switchboardPresencePurge(key: string, instanceId: string): Result<[number, string[]], Context>;
     switchboardCount(key: string, field: string, delta: number): Result<number, Context>;
   }
 }
@@ -154,14 +157,14 @@ export class RedisPresenceStore implements PresenceStore {
     return fresh === 1;
   }
 
-  async leave(room: string, member: PresenceMember): Promise<boolean> {
-    const [found, gone] = await this.redis.run('presence', (r) =>
+  async leave(room: string, member: PresenceMember): Promise<{ gone: boolean; count: number }> {
+    const [found, gone, count] = await this.redis.run('presence', (r) =>
       r.switchboardPresenceLeave(this.key(room), member.userId, member.connectionId),
     );
     if (found === 1) {
       await this.count(member.instanceId, room, -1);
     }
-    return gone === 1;
+    return { gone: gone === 1, count };
   }
 
   async members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }> {
@@ -180,11 +183,11 @@ export class RedisPresenceStore implements PresenceStore {
     const rooms = await this.redis.run('presence', (r) => r.hkeys(index));
     const purged: PurgedMember[] = [];
     for (const room of rooms) {
-      const flat = await this.redis.run('presence', (r) =>
+      const [count, flat] = await this.redis.run('presence', (r) =>
         r.switchboardPresencePurge(this.key(room), instanceId),
       );
       for (let i = 0; i < flat.length; i += 2) {
-        purged.push({ room, user: { id: flat[i], name: flat[i + 1] } });
+        purged.push({ room, user: { id: flat[i], name: flat[i + 1] }, count });
       }
     }
     await this.redis.run('presence', (r) => r.del(index));

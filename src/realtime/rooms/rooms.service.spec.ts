@@ -17,6 +17,7 @@ describe('RoomsService', () => {
     new MemoryPresenceStore(),
     null,
     kit.limiter,
+    kit.config,
   );
   beforeAll(() => kit.init());
   afterAll(() => {
@@ -119,5 +120,44 @@ describe('RoomsService', () => {
     kim.socket.close(1000, 'gone');
     await expect(join(kim.connection, 'late')).rejects.toBeInstanceOf(ConnectionClosedError);
     expect(kit.hub.ofRoom('late').size).toBe(0);
+  });
+});
+
+describe('RoomsService with PRESENCE_EVENTS_MAX_MEMBERS', () => {
+  const kit = unitKit({ PRESENCE_EVENTS_MAX_MEMBERS: '2' });
+  const rooms = new RoomsService(
+    kit.hub,
+    kit.node,
+    kit.streams,
+    kit.instance,
+    new ClaimsRoomPolicy(),
+    new MemoryPresenceStore(),
+    null,
+    kit.limiter,
+    kit.config,
+  );
+  beforeAll(() => kit.init());
+  afterAll(() => {
+    rooms.onApplicationShutdown();
+    kit.dispose();
+  });
+  const notices = (socket: { frames(): Array<{ type: string; data?: unknown }> }) =>
+    socket
+      .frames()
+      .filter((frame) => frame.type.startsWith('presence.'))
+      .map((frame) => `${frame.type} ${(frame.data as { user: { id: string } }).user.id}`);
+
+  it('announces joins and leaves in rooms up to the limit only, and still counts everyone', async () => {
+    const [ann, ben, cat] = ['ann', 'ben', 'cat'].map((id) => kit.connect(id));
+    for (const { connection } of [ann, ben, cat]) {
+      const { after } = await rooms.join(connection, 'hall');
+      after?.();
+    }
+    // ben made two members: announced; cat made three: not.
+    expect(notices(ann.socket)).toEqual(['presence.joined ben']);
+    expect((await rooms.members(ann.connection, 'hall')).count).toBe(3);
+    await rooms.leave(cat.connection, 'hall'); // from three: not announced
+    await rooms.leave(ben.connection, 'hall'); // from two: announced
+    expect(notices(ann.socket)).toEqual(['presence.joined ben', 'presence.left ben']);
   });
 });

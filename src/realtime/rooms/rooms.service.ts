@@ -20,6 +20,7 @@ import {
 import { Node, roomChannel } from '../../core/node';
 import { sanitizeText } from '../../common/sanitize';
 import { Instance } from '../../config/instance';
+import { AppConfig } from '../../config/app-config';
 import { inBatches } from '../../common/batches';
 import { ExpiringMap } from '../../common/expiring-map';
 import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
@@ -53,6 +54,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   private readonly typingSeen = new ExpiringMap<string, true>();
   /** Presence entries of closed sockets that could not be removed (Redis was out of reach). */
   private readonly unremoved = new Map<string, { room: string; member: PresenceMember }>();
+  /** `PRESENCE_EVENTS_MAX_MEMBERS`: larger rooms get no join and leave notices. */
+  private readonly presenceEventsMaxMembers: number;
 
   constructor(
     private readonly hub: Hub,
@@ -63,7 +66,10 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     @Inject(PresenceStore) private readonly presence: PresenceStore,
     @Inject(InstanceLease) private readonly lease: InstanceLease | null,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.presenceEventsMaxMembers = config.limits.presenceEventsMaxMembers;
+  }
 
   onModuleInit(): void {
     this.lease?.onResync(({ announce }) => this.writeBack(announce));
@@ -105,6 +111,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     }
     if (this.hub.join(connection, room)) {
       await this.bus.subscribeRoom(room);
+    } else {
+      await this.bus.roomSubscribed(room); // the first joiner's subscription may be on its way
     }
     let fresh: boolean;
     let listed: { members: UserInfo[]; count: number };
@@ -116,11 +124,10 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
         catchup = await this.streams.recover(connection, channel, since);
       }
     } catch (error) {
-      connection.release(channel);
       await this.leaveLocally(connection, room);
       throw error;
     }
-    if (fresh) {
+    if (fresh && this.announced(listed.count)) {
       await this.announce(room, ServerMessageType.PresenceJoined, connection);
     }
     return { data: { room, ...listed, ...catchup?.recovery }, after: catchup?.finish };
@@ -143,7 +150,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   async leave(connection: Connection, room: string): Promise<{ room: string }> {
     this.assertMember(connection, room);
     await this.leaveLocally(connection, room);
-    if (await this.presence.leave(room, this.member(connection))) {
+    const { gone, count } = await this.presence.leave(room, this.member(connection));
+    if (gone && this.announced(count + 1)) {
       await this.announce(room, ServerMessageType.PresenceLeft, connection);
     }
     return { room };
@@ -243,7 +251,7 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
         await this.presence.leave(room, member); // closed meanwhile: its leaveAll came first
         return;
       }
-      if (fresh && announce) {
+      if (fresh && announce && this.announced((await this.presence.members(room, 0)).count)) {
         await this.announce(room, ServerMessageType.PresenceJoined, connection);
       }
     });
@@ -252,15 +260,18 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
 
   /** Removes a dead instance's members, and tells each room who left (once, cluster-wide). */
   private async purge(instanceId: string): Promise<void> {
-    for (const { room, user } of await this.presence.purgeInstance(instanceId)) {
-      await this.publishLeft(room, user);
+    for (const { room, user, count } of await this.presence.purgeInstance(instanceId)) {
+      if (this.announced(count + 1)) {
+        await this.publishLeft(room, user);
+      }
     }
   }
 
   private async removeUnremoved(): Promise<void> {
     for (const [key, { room, member }] of [...this.unremoved]) {
       try {
-        if (await this.presence.leave(room, member)) {
+        const { gone, count } = await this.presence.leave(room, member);
+        if (gone && this.announced(count + 1)) {
           await this.publishLeft(room, { id: member.userId, name: member.name });
         }
         this.unremoved.delete(key);
@@ -286,9 +297,19 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async leaveLocally(connection: Connection, room: string): Promise<void> {
+    connection.forget(roomChannel(room));
     if (this.hub.leave(connection, room)) {
       await this.bus.unsubscribeRoom(room);
     }
+  }
+
+  /**
+   * Whether a room of `members` (the user who came or went counted in) hears joins and leaves:
+   * each notice goes to every member, so n joins into one room cost n² frames. Larger rooms learn
+   * their count from `presence.list` and `room.joined`.
+   */
+  private announced(members: number): boolean {
+    return members <= this.presenceEventsMaxMembers;
   }
 
   /** Tells the room's other members (every other connection) that the user came or went. */
