@@ -1,6 +1,5 @@
-import type Redis from 'ioredis';
 import { Hub } from '../../src/core/hub';
-import { RedisConnections } from '../../src/redis/redis.connections';
+import { type RedisClient, RedisConnections } from '../../src/redis/redis.connections';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { hsToken } from '../support/jwt';
 import { suiteRedis, testPrefix } from '../support/redis';
@@ -18,7 +17,7 @@ describe.each([
   let app: TestApp;
   let observer: TestApp | null = null;
   let stopRedis: () => Promise<void> = () => Promise.resolve();
-  let redis: Redis | null = null;
+  let redis: RedisClient | null = null;
   let prefix = '';
   const clients: TestClient[] = [];
 

@@ -1,16 +1,18 @@
 import { CloseCode } from '@app/protocol';
-import Redis from 'ioredis';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { Broker } from '../../src/core/broker/broker.interface';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
-import { suiteRedis, testPrefix } from '../support/redis';
+import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
+import { testPrefix } from '../support/redis';
 import { connected, type TestClient, TestClient as Client, within } from '../support/ws-client';
 
-/** Two real instances sharing one real Redis behave as one (SPEC §4, §5 rows 6–8, §8). */
-describe('cluster mode: two instances, one Redis', () => {
-  let redisUrl: string;
-  let stopRedis: () => Promise<void>;
+/**
+ * Two real instances sharing one real Redis behave as one (SPEC §4, §5 rows 6–8, §8): on one
+ * Redis server, and on a Redis Cluster of three masters with sharded pub/sub.
+ */
+describe.each(REDIS_MODES)('cluster mode: two instances, %s Redis', (mode) => {
+  let backend: RedisBackend;
   let a: TestApp;
   let b: TestApp;
   let prefix: string;
@@ -25,23 +27,22 @@ describe('cluster mode: two instances, one Redis', () => {
   }
 
   beforeAll(async () => {
-    ({ url: redisUrl, stop: stopRedis } = await suiteRedis());
+    backend = await startBackend(mode);
     prefix = testPrefix();
     const env = {
-      REDIS_URL: redisUrl,
-      REDIS_PREFIX: prefix,
+      ...backend.env(prefix),
       BROADCAST_API_KEY: 'k'.repeat(40),
       MAX_CONNECTIONS_PER_USER: '1',
       CONNECT_ATTEMPTS_PER_MINUTE: '3',
       TICKETS_PER_MINUTE: '4',
     };
     [a, b] = await Promise.all([startApp(env), startApp(env)]);
-  });
+  }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
-    await stopRedis();
-  });
+    await backend?.stop();
+  }, 30_000);
 
   /** Waits for `sentinel` after `event`: by publish order, every copy of `event` has arrived. */
   async function countAfterSentinel(
@@ -95,40 +96,22 @@ describe('cluster mode: two instances, one Redis', () => {
     await connect(a, onlyOnA);
     let heardOnB = 0;
     b.app.get<Broker>(Broker).onMessage(() => (heardOnB += 1));
-    const spy = new Redis(redisUrl);
-    try {
-      const [, subscribers] = (await spy.pubsub('NUMSUB', `${prefix}u:${onlyOnA}`)) as [
-        string,
-        number,
-      ];
-      expect(subscribers).toBe(1);
-      for (let i = 0; i < 20; i++) {
-        await a.app.get(BroadcastService).toUser(onlyOnA, 'private', { i });
-      }
-      await b.app.get(BroadcastService).toAll('probe', {});
-      await waitUntil(() => heardOnB > 0, 'B to hear its own toAll');
-      // B heard only its own `toAll` (on the channel every instance shares), none of the 20.
-      expect(heardOnB).toBe(1);
-    } finally {
-      spy.disconnect();
+    expect(await backend.subscribers(prefix, `u:${onlyOnA}`)).toBe(1);
+    for (let i = 0; i < 20; i++) {
+      await a.app.get(BroadcastService).toUser(onlyOnA, 'private', { i });
     }
+    await b.app.get(BroadcastService).toAll('probe', {});
+    await waitUntil(() => heardOnB > 0, 'B to hear its own toAll');
+    // B heard only its own `toAll` (on the channel every instance shares), none of the 20.
+    expect(heardOnB).toBe(1);
   });
 
   it('unsubscribes when the last local socket of a user leaves', async () => {
     const u = user();
     const client = await connect(b, u);
-    const spy = new Redis(redisUrl);
-    try {
-      const channel = `${prefix}u:${u}`;
-      expect(((await spy.pubsub('NUMSUB', channel)) as [string, number])[1]).toBe(1);
-      client.close();
-      await waitUntil(
-        async () => ((await spy.pubsub('NUMSUB', channel)) as [string, number])[1] === 0,
-        'unsubscribe',
-      );
-    } finally {
-      spy.disconnect();
-    }
+    expect(await backend.subscribers(prefix, `u:${u}`)).toBe(1);
+    client.close();
+    await waitUntil(async () => (await backend.subscribers(prefix, `u:${u}`)) === 0, 'unsubscribe');
   });
 
   it('replaces a user’s connection on A with 4009 when the user connects on B', async () => {

@@ -1,7 +1,7 @@
 import type { ServerMessage, StreamPosition } from '@app/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { SkewedClock, startApp, type TestApp } from '../support/app';
-import { suiteRedis, testPrefix } from '../support/redis';
+import { type RedisBackend, startBackend } from '../support/backends';
 import { connected, type TestClient } from '../support/ws-client';
 
 const HISTORY_SIZE = 10;
@@ -9,12 +9,13 @@ const HISTORY_SIZE = 10;
 /**
  * History and recovery: a client that comes back with the last position it holds gets exactly
  * what it missed, in order, before anything newer; beyond the history it is told so. In both modes:
- * embedded (one instance; "A" and "B" are the same one) and cluster (two instances, one Redis).
+ * embedded (one instance; "A" and "B" are the same one) and cluster mode (two instances) on one
+ * Redis server and on a Redis Cluster.
  */
-describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mode) => {
+describe.each(['embedded', 'single', 'cluster'] as const)('history and recovery (%s)', (mode) => {
   let a: TestApp;
   let b: TestApp;
-  let stopRedis: (() => Promise<void>) | undefined;
+  let backend: RedisBackend | undefined;
   const clock = new SkewedClock();
   const clients: TestClient[] = [];
   let seq = 0;
@@ -27,20 +28,19 @@ describe.each(['embedded', 'cluster'] as const)('history and recovery (%s)', (mo
       CONNECT_ATTEMPTS_PER_MINUTE: '1000',
       TICKETS_PER_MINUTE: '1000',
     };
-    if (mode === 'cluster') {
-      let url: string;
-      ({ url, stop: stopRedis } = await suiteRedis());
-      Object.assign(env, { REDIS_URL: url, REDIS_PREFIX: testPrefix() });
-      [a, b] = await Promise.all([startApp(env), startApp(env)]);
-    } else {
+    if (mode === 'embedded') {
       a = b = await startApp(env, { clock });
+    } else {
+      backend = await startBackend(mode);
+      Object.assign(env, backend.env());
+      [a, b] = await Promise.all([startApp(env), startApp(env)]);
     }
-  });
+  }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {
     await Promise.all([...new Set([a, b])].map((app) => app?.close()));
-    await stopRedis?.();
-  });
+    await backend?.stop();
+  }, 30_000);
 
   async function connect(app: TestApp, userId: string, since?: StreamPosition) {
     const { url } = await app.ticket(await app.devToken(userId));

@@ -3,7 +3,7 @@ import type { Session } from '../../src/core/session';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { RoomPolicy } from '../../src/realtime/rooms/room-policy';
 import { startApp, type TestApp, waitUntil } from '../support/app';
-import { suiteRedis, testPrefix } from '../support/redis';
+import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
 import { connected, type TestClient } from '../support/ws-client';
 
 interface RoomMessage {
@@ -15,20 +15,18 @@ interface RoomMessage {
 
 const SECRET = 'rooms-test-secret-that-is-long-enough-0123456789';
 
-/** Rooms, presence and typing across two instances on one real Redis (SPEC §6). */
-describe('rooms across instances', () => {
+/** Rooms, presence and typing across two instances on one Redis, or on a Redis Cluster (SPEC §6). */
+describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
   let a: TestApp;
   let b: TestApp;
   let env: Record<string, string>;
-  let stopRedis: () => Promise<void>;
+  let backend: RedisBackend;
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
-    const redis = await suiteRedis();
-    stopRedis = redis.stop;
+    backend = await startBackend(mode);
     env = {
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: testPrefix(),
+      ...backend.env(),
       JWT_SECRET: SECRET,
       MAX_CONNECTIONS_PER_USER: '2',
       WS_HEARTBEAT_MS: '500',
@@ -36,12 +34,12 @@ describe('rooms across instances', () => {
       WS_MESSAGES_PER_WINDOW: '1000',
     };
     [a, b] = await Promise.all([startApp(env), startApp(env)]);
-  });
+  }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {
-    await Promise.all([a.close(), b.close()]);
-    await stopRedis();
-  });
+    await Promise.all([a?.close(), b?.close()]);
+    await backend?.stop();
+  }, 30_000);
 
   async function connect(
     app: TestApp | { ws: string },

@@ -15,7 +15,9 @@ import { describePresenceStore } from '../contracts/presence-store.contract';
 import { describeRateLimiter } from '../contracts/rate-limiter.contract';
 import { describeRevocationStore } from '../contracts/revocation-store.contract';
 import { describeTicketStore } from '../contracts/ticket-store.contract';
-import { suiteRedis, testPrefix } from '../support/redis';
+import { testPrefix } from '../support/redis';
+import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
+import type { RedisMode } from '../../src/config/app-config';
 import { connectRedis } from '../support/redis-connections';
 import { waitUntil } from '../support/app';
 import { CONTRACT_STREAMS, describeBroker } from '../contracts/broker.contract';
@@ -23,80 +25,85 @@ import { MemoryBroker } from '../../src/core/broker/memory.broker';
 import { RedisBroker } from '../../src/core/broker/redis.broker';
 import type { RedisConnections } from '../../src/redis/redis.connections';
 
-/** One contract suite per store, run against the in-memory and the Redis implementation. */
-let redisUrl: string;
-let stopRedis: () => Promise<void>;
+/**
+ * One contract suite per store, run against the in-memory implementation and the Redis one, the
+ * latter on one Redis server and on a Redis Cluster (three masters, three replicas).
+ */
+const backends = new Map<RedisMode, RedisBackend>();
 beforeAll(async () => {
-  ({ url: redisUrl, stop: stopRedis } = await suiteRedis());
-});
-afterAll(() => stopRedis());
+  for (const mode of REDIS_MODES) {
+    backends.set(mode, await startBackend(mode));
+  }
+}, 60_000);
+afterAll(() => Promise.all([...backends.values()].map((backend) => backend.stop())));
+
+const redisUrl = (): string => backends.get('single')!.url;
+const connect = (mode: RedisMode, prefix = testPrefix()): Promise<RedisConnections> =>
+  connectRedis(backends.get(mode)!.url, prefix, mode);
+const label = (mode: RedisMode): string => (mode === 'single' ? 'redis' : 'redis cluster');
 
 describeTicketStore('memory', () => {
   const store = new MemoryTicketStore(new Clock());
   return { store, close: () => store.onApplicationShutdown() };
 });
-describeTicketStore('redis', async () => {
-  const redis = await connectRedis(redisUrl);
-  return { store: new RedisTicketStore(redis), close: () => redis.onApplicationShutdown() };
-});
-
 describeRateLimiter('memory', () => {
   const limiter = new MemoryRateLimiter();
   return { limiter, close: () => limiter.onApplicationShutdown() };
 });
-describeRateLimiter('redis', async () => {
-  const redis = await connectRedis(redisUrl);
-  return { limiter: new RedisRateLimiter(redis), close: () => redis.onApplicationShutdown() };
-});
-
 describeRevocationStore('memory', () => {
   const store = new MemoryRevocationStore();
   return { store, close: () => store.onApplicationShutdown() };
 });
-describeRevocationStore('redis', async () => {
-  const redis = await connectRedis(redisUrl);
-  return { store: new RedisRevocationStore(redis), close: () => redis.onApplicationShutdown() };
-});
-
 describeConnectionRegistry('memory', () => ({
   registry: new MemoryConnectionRegistry(),
   close: () => undefined,
 }));
-describeConnectionRegistry('redis', async () => {
-  const redis = await connectRedis(redisUrl);
-  return {
-    registry: new RedisConnectionRegistry(redis),
-    close: () => redis.onApplicationShutdown(),
-  };
-});
-
 describePresenceStore('memory', () => ({
   store: new MemoryPresenceStore(),
   close: () => undefined,
 }));
-describePresenceStore('redis', async () => {
-  const redis = await connectRedis(redisUrl);
-  return { store: new RedisPresenceStore(redis), close: () => redis.onApplicationShutdown() };
-});
-
 describeBroker('memory', () => {
   const broker = new MemoryBroker(CONTRACT_STREAMS);
   return { broker, close: () => broker.onApplicationShutdown() };
 });
-describeBroker('redis', async () => {
-  const redis = await connectRedis(redisUrl);
-  return {
-    broker: new RedisBroker(redis, 'i1', CONTRACT_STREAMS),
-    close: () => redis.onApplicationShutdown(),
-  };
-});
 
-describe('RedisBroker across instances', () => {
+for (const mode of REDIS_MODES) {
+  describeTicketStore(label(mode), async () => {
+    const redis = await connect(mode);
+    return { store: new RedisTicketStore(redis), close: () => redis.onApplicationShutdown() };
+  });
+  describeRateLimiter(label(mode), async () => {
+    const redis = await connect(mode);
+    return { limiter: new RedisRateLimiter(redis), close: () => redis.onApplicationShutdown() };
+  });
+  describeRevocationStore(label(mode), async () => {
+    const redis = await connect(mode);
+    return { store: new RedisRevocationStore(redis), close: () => redis.onApplicationShutdown() };
+  });
+  describeConnectionRegistry(label(mode), async () => {
+    const redis = await connect(mode);
+    return {
+      registry: new RedisConnectionRegistry(redis),
+      close: () => redis.onApplicationShutdown(),
+    };
+  });
+  describePresenceStore(label(mode), async () => {
+    const redis = await connect(mode);
+    return { store: new RedisPresenceStore(redis), close: () => redis.onApplicationShutdown() };
+  });
+  describeBroker(label(mode), async () => {
+    const redis = await connect(mode);
+    return {
+      broker: new RedisBroker(redis, 'i1', CONTRACT_STREAMS),
+      close: () => redis.onApplicationShutdown(),
+    };
+  });
+}
+
+describe.each(REDIS_MODES)('RedisBroker across instances (%s)', (mode) => {
   it('delivers to every other subscribed instance once, in order, and to nobody twice', async () => {
     const prefix = testPrefix();
-    const [one, two, three] = await Promise.all(
-      [1, 2, 3].map(() => connectRedis(redisUrl, prefix)),
-    );
+    const [one, two, three] = await Promise.all([1, 2, 3].map(() => connect(mode, prefix)));
     try {
       const brokers = [
         new RedisBroker(one, 'one', CONTRACT_STREAMS),
@@ -126,10 +133,10 @@ describe('RedisBroker across instances', () => {
   });
 });
 
-describe('RedisBroker streams across instances', () => {
+describe.each(REDIS_MODES)('RedisBroker streams across instances (%s)', (mode) => {
   it('numbers two instances’ concurrent publications without gap, and each hears them in order', async () => {
     const prefix = testPrefix();
-    const [one, two] = await Promise.all([1, 2].map(() => connectRedis(redisUrl, prefix)));
+    const [one, two] = await Promise.all([1, 2].map(() => connect(mode, prefix)));
     try {
       const options = { size: 1000, ttlMs: 60_000, metaTtlMs: 60_000 };
       const brokers = [new RedisBroker(one, 'one', options), new RedisBroker(two, 'two', options)];
@@ -149,9 +156,11 @@ describe('RedisBroker streams across instances', () => {
       await Promise.all([one, two].map((redis) => redis.onApplicationShutdown()));
     }
   });
+});
 
+describe('RedisBroker streams after data loss', () => {
   it('starts a new epoch from offset 1 when Redis lost the stream', async () => {
-    const redis = await connectRedis(redisUrl, testPrefix());
+    const redis = await connect('single');
     try {
       const broker = new RedisBroker(redis, 'one', CONTRACT_STREAMS);
       const before = await broker.publishToStream('u:ann', 'm1');
@@ -186,7 +195,7 @@ describe('InstanceLease', () => {
   }
 
   it('claims an instance whose lease expired exactly once, and runs the purge for it', async () => {
-    const redis = await connectRedis(redisUrl);
+    const redis = await connectRedis(redisUrl());
     try {
       const dying = lease(redis, 'dying', 100);
       await dying.renew();
@@ -213,7 +222,7 @@ describe('InstanceLease', () => {
   });
 
   it('is synced after its first renewal, unsynced from a loss until the write-back is done', async () => {
-    const redis = await connectRedis(redisUrl);
+    const redis = await connectRedis(redisUrl());
     try {
       const held = lease(redis, 'writer', 60_000);
       const writeBacks: boolean[] = [];
