@@ -1,4 +1,5 @@
 // npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery] [-- --reps 3]
+//   [-- --clients N] [-- --profile DIR] (the recovery scenario's size; a CPU profile of its A)
 //   [-- --env HISTORY_SIZE=0] (extra configuration for Switchboard, repeatable)
 // Starts its own redis-server, Switchboard instances from the build (node dist/main.js) and the
 // raw `ws` baseline (bench/baseline-server.mjs), drives both with the same load from worker
@@ -11,12 +12,17 @@ import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startRedisCluster } from './redis-cluster.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+/** `--profile DIR`: the recovery scenario's instance A writes a CPU profile there. */
+const profileDir = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : null;
+/** `--clients N`: the recovery scenario's size instead of the default. */
+const clientsArg = args.includes('--clients') ? Number(args[args.indexOf('--clients') + 1]) : 0;
 const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
 /** `--env NAME=value` (repeatable): extra configuration for every Switchboard instance. */
 const extraEnv = Object.fromEntries(
@@ -56,9 +62,13 @@ const SIZES = quick
       chatRooms: 50,
       chatMs: 20000,
       churnMs: 180000,
-      recovery: 2000,
+      recovery: 5000,
       recoveryRate: 10,
     };
+
+if (clientsArg > 0) {
+  SIZES.recovery = clientsArg;
+}
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -92,7 +102,7 @@ async function startRedis() {
     { stdio: 'ignore' },
   );
   await new Promise((resolve) => setTimeout(resolve, 300));
-  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+  return { url: `redis://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGKILL') };
 }
 
 /** Every server still running: killed when the benchmark exits, even when it fails. */
@@ -149,7 +159,13 @@ async function startServer(kind, env, nodeArgs = []) {
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', resolve);
-        child.kill('SIGKILL');
+        if (nodeArgs.includes('--cpu-prof')) {
+          // A profile is written on a clean exit: a graceful shutdown, killed if it hangs.
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 30000).unref();
+        } else {
+          child.kill('SIGKILL');
+        }
       }),
   };
 }
@@ -441,16 +457,20 @@ const scenarios = {
   },
 };
 
-/** Publishes SIZES.broadcasts ~100-byte events to room "bench" on `publisher`, one after another. */
-async function broadcastAndMeasure(workers, servers, publisher, kind, clients) {
+/**
+ * Publishes SIZES.broadcasts ~100-byte events on `publisher`, one after another: to room "bench",
+ * or with `rooms`, to `room-<i % rooms>` in turn (each client is in one of them).
+ */
+async function broadcastAndMeasure(workers, servers, publisher, kind, clients, rooms = 0) {
   await workers.all('listen', { event: 'tick' });
   const pad = 'x'.repeat(60);
   const cpuBefore = sum(servers.map((server) => proc(server.pid).cpu));
   const begin = performance.timeOrigin + performance.now();
   for (let i = 0; i < SIZES.broadcasts; i++) {
-    await publish(publisher, kind, 'bench', performance.timeOrigin + performance.now(), pad);
+    const room = rooms > 0 ? `room-${i % rooms}` : 'bench';
+    await publish(publisher, kind, room, performance.timeOrigin + performance.now(), pad);
   }
-  const expected = clients * SIZES.broadcasts;
+  const expected = rooms > 0 ? (clients * SIZES.broadcasts) / rooms : clients * SIZES.broadcasts;
   const deadline = Date.now() + 30000;
   while (
     sum((await workers.all('count')).map((r) => r.received)) < expected &&
@@ -469,6 +489,79 @@ async function broadcastAndMeasure(workers, servers, publisher, kind, clients) {
     perWorker,
     cpuPerMillion: ((cpuAfter - cpuBefore) / Math.max(1, delivered)) * 1e6,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// shards: Switchboard alone, on one Redis and on a Redis Cluster of three masters
+
+const SHARD_ROOMS = 100;
+
+/**
+ * The cross-instance scenario over SHARD_ROOMS rooms, once on one Redis and once on a Redis
+ * Cluster of three masters (REDIS_MODE=cluster, sharded pub/sub): delivered/s, latency, the CPU
+ * each Redis process spent, and how the rooms' channels spread over the shards.
+ */
+async function shards(workers) {
+  const rows = [];
+  for (const mode of ['single', 'cluster']) {
+    const redis = mode === 'single' ? await startRedis() : await startRedisCluster();
+    const pids = mode === 'single' ? [redis.pid] : redis.nodes.map((node) => node.pid);
+    const extra = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: `shards${randomBytes(3).toString('hex')}:`,
+      ...(mode === 'cluster' ? { REDIS_MODE: 'cluster' } : {}),
+    };
+    const [a, b] = await Promise.all([
+      startTarget('switchboard', extra),
+      startTarget('switchboard', extra),
+    ]);
+    try {
+      await Promise.all([a, b].map(ready));
+      const result = await workers.connect(
+        2 * SIZES.cross,
+        (i) => (i < WORKERS / 2 ? a.http : b.http),
+        { rooms: SHARD_ROOMS },
+      );
+      const before = pids.map((pid) => proc(pid).cpu);
+      const delivery = await broadcastAndMeasure(
+        workers,
+        [a, b],
+        a,
+        'switchboard',
+        result.ok,
+        SHARD_ROOMS,
+      );
+      const redisCpu = pids.map((pid, i) => proc(pid).cpu - before[i]);
+      const side = (from, to) => delivery.perWorker.slice(from, to).flatMap((r) => r.latencies);
+      rows.push({
+        mode,
+        'delivered/s': delivery.rate,
+        lost: delivery.lost,
+        'A (local) p99 ms': percentile(side(0, WORKERS / 2), 99),
+        'B (remote) p99 ms': percentile(side(WORKERS / 2, WORKERS), 99),
+        'Redis CPU s, per process': redisCpu.map((cpu) => cpu.toFixed(2)).join(' / '),
+        'shard channels per master':
+          mode === 'cluster'
+            ? (await redis.shardChannels()).map((node) => node.channels).join(' / ')
+            : '–',
+      });
+    } finally {
+      await workers.close();
+      await Promise.all([a.stop(), b.stop()]);
+      redis.stop();
+    }
+  }
+  console.log(`\n### shards (${2 * SIZES.cross} clients in ${SHARD_ROOMS} rooms, two instances)\n`);
+  const figures = Object.keys(rows[0]).filter((figure) => figure !== 'mode');
+  console.log(`| figure | ${rows.map((row) => row.mode).join(' | ')} |`);
+  console.log(`| --- | ${rows.map(() => '---:').join(' | ')} |`);
+  for (const figure of figures) {
+    const cells = rows.map((row) =>
+      typeof row[figure] === 'number' ? format(row[figure]) : row[figure],
+    );
+    console.log(`| ${figure} | ${cells.join(' | ')} |`);
+  }
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,7 +681,11 @@ async function recovery(workers, redis) {
   const prefix = `recovery${randomBytes(3).toString('hex')}:`;
   const extra = { REDIS_URL: redis.url, REDIS_PREFIX: prefix };
   const [a, b] = await Promise.all([
-    startTarget('switchboard', extra),
+    startTarget(
+      'switchboard',
+      extra,
+      profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    ),
     startTarget('switchboard', extra),
   ]);
   await Promise.all([a, b].map(ready));
@@ -626,6 +723,10 @@ async function recovery(workers, redis) {
     await publisher;
     await new Promise((resolve) => setTimeout(resolve, 1000)); // the last publication in flight
     const checked = await workers.all('recoveryReport', { last: published });
+    const samples = checked.flatMap((r) => r.samples);
+    if (samples.length > 0) {
+      console.log(`\nfirst offsets out of order: ${JSON.stringify(samples)}`);
+    }
     const reasons = back.flatMap((r) => r.retries);
     if (reasons.length > 0) {
       console.log(`\nretry reasons: ${[...new Set(reasons)].join(', ')}`);
@@ -709,7 +810,7 @@ async function main() {
   if (!existsSync(join(root, 'dist', 'main.js'))) {
     throw new Error('dist/main.js is missing: npm run bench builds it first');
   }
-  const chosen = [...Object.keys(scenarios), 'churn', 'recovery'].filter(
+  const chosen = [...Object.keys(scenarios), 'churn', 'recovery', 'shards'].filter(
     (name) => !only || only.includes(name),
   );
   console.log(
@@ -733,6 +834,10 @@ async function main() {
       }
       if (name === 'recovery') {
         report.scenarios.recovery = await recovery(workers, redis);
+        continue;
+      }
+      if (name === 'shards') {
+        report.scenarios.shards = await shards(workers);
         continue;
       }
       const results = { switchboard: [], baseline: [] };

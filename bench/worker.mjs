@@ -1,5 +1,6 @@
 // A load-driver process: opens and holds a share of the benchmark's clients from its own loopback
 // source address, and measures what they see. Driven over IPC by bench/run.mjs.
+import { Buffer } from 'node:buffer';
 import { Agent, request } from 'node:http';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
@@ -217,6 +218,7 @@ async function churn({ http, prefix, durationMs, rooms, roomPool, concurrency })
  *   reset?: boolean }>}
  */
 let followers = [];
+const PRESENCE_PREFIX = Buffer.from('{"type":"presence.');
 
 function follow(url, follower, join) {
   return new Promise((resolve, reject) => {
@@ -231,6 +233,11 @@ function follow(url, follower, join) {
       reject(new Error('closed'));
     });
     socket.on('message', (raw) => {
+      if (
+        raw.compare(PRESENCE_PREFIX, 0, PRESENCE_PREFIX.length, 0, PRESENCE_PREFIX.length) === 0
+      ) {
+        return; // the room's join and leave notices: not what this client checks, and not parsed
+      }
       const message = JSON.parse(raw.toString());
       if (message.type === 'welcome') {
         socket.send(JSON.stringify({ type: 'room.join', id: 'join', data: join }));
@@ -238,6 +245,12 @@ function follow(url, follower, join) {
         clearTimeout(timer);
         follower.socket = socket;
         follower.epoch = message.data.position.epoch;
+        (follower.joins ??= []).push([
+          follower.offsets.length,
+          message.data.position.offset,
+          message.data.recovered,
+          message.data.missed,
+        ]);
         if (!message.data.recovered) {
           // Here, not after the await: frames of one TCP read are all handled before it returns.
           follower.offsets.push(message.data.position.offset);
@@ -338,11 +351,15 @@ function recoveryReport({ last }) {
   let duplicates = 0;
   let gaps = 0;
   let short = 0;
-  for (const { offsets, reset } of followers.filter((follower) => follower.epoch !== '')) {
+  const samples = [];
+  for (const { offsets, reset, joins } of followers.filter((follower) => follower.epoch !== '')) {
     let jumps = 0;
     for (let i = 1; i < offsets.length; i++) {
       if (offsets[i] <= offsets[i - 1]) {
         duplicates += 1;
+        if (samples.length < 3) {
+          samples.push({ at: i, around: offsets.slice(Math.max(0, i - 4), i + 4), reset, joins });
+        }
       } else if (offsets[i] !== offsets[i - 1] + 1) {
         jumps += 1;
       }
@@ -354,7 +371,7 @@ function recoveryReport({ last }) {
   }
   followers.forEach((follower) => follower.socket?.terminate());
   followers = [];
-  return { duplicates, gaps, short };
+  return { duplicates, gaps, short, samples };
 }
 
 process.on('message', async ({ id, cmd, args }) => {
