@@ -42,7 +42,9 @@ describe('health probes', () => {
     const metrics = await fetch(`${app.http}/metrics`, {
       headers: { authorization: 'Bearer metrics-token-0123456789' },
     });
-    expect(await metrics.text()).toMatch(/^redis_up 1$/m);
+    const text = await metrics.text();
+    expect(text).toMatch(/^redis_up\{mode="single"\} 1$/m);
+    expect(text).toMatch(/^redis_subscribed_channels [1-9]\d*$/m); // all, ctl, its own channel
   });
 
   it('stays live but not ready while Redis is stopped, and recovers by itself', async () => {
@@ -52,10 +54,19 @@ describe('health probes', () => {
       const ready = await probe(app, 'ready');
       expect(ready.body).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
       expect((await probe(app, 'live')).status).toBe(200);
-      const metrics = await fetch(`${app.http}/metrics`, {
-        headers: { authorization: 'Bearer metrics-token-0123456789' },
+      const token = await app.devToken('health-outage');
+      const refused = await fetch(`${app.http}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
       });
-      expect(await metrics.text()).toMatch(/^redis_up 0$/m);
+      expect(refused.status).toBe(503);
+      const text = await (
+        await fetch(`${app.http}/metrics`, {
+          headers: { authorization: 'Bearer metrics-token-0123456789' },
+        })
+      ).text();
+      expect(text).toMatch(/^redis_up\{mode="single"\} 0$/m);
+      expect(text).toMatch(/^redis_errors_total\{kind="connection"\} [1-9]\d*$/m);
     } finally {
       await redis.resume();
     }
