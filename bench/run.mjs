@@ -63,7 +63,9 @@ const SIZES = quick
       chatMs: 20000,
       churnMs: 180000,
       recovery: 5000,
-      recoveryRate: 10,
+      // 5,000 × 10/s would be 50,000 deliveries a second: past what fan-out alone reaches here
+      // (about 45,000/s on 2 cores, see fanout), so the storm would measure a saturated server.
+      recoveryRate: 2,
     };
 
 if (clientsArg > 0) {
@@ -458,19 +460,32 @@ const scenarios = {
 };
 
 /**
- * Publishes SIZES.broadcasts ~100-byte events on `publisher`, one after another: to room "bench",
- * or with `rooms`, to `room-<i % rooms>` in turn (each client is in one of them).
+ * Publishes `broadcasts` ~100-byte events on `publisher`, `concurrency` at a time: to room
+ * "bench", or with `rooms`, to `room-<i % rooms>` in turn (each client is in one of them).
  */
-async function broadcastAndMeasure(workers, servers, publisher, kind, clients, rooms = 0) {
+async function broadcastAndMeasure(
+  workers,
+  servers,
+  publisher,
+  kind,
+  clients,
+  { rooms = 0, concurrency = 1, broadcasts = SIZES.broadcasts } = {},
+) {
   await workers.all('listen', { event: 'tick' });
   const pad = 'x'.repeat(60);
   const cpuBefore = sum(servers.map((server) => proc(server.pid).cpu));
   const begin = performance.timeOrigin + performance.now();
-  for (let i = 0; i < SIZES.broadcasts; i++) {
-    const room = rooms > 0 ? `room-${i % rooms}` : 'bench';
-    await publish(publisher, kind, room, performance.timeOrigin + performance.now(), pad);
-  }
-  const expected = rooms > 0 ? (clients * SIZES.broadcasts) / rooms : clients * SIZES.broadcasts;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < broadcasts) {
+        const i = next++;
+        const room = rooms > 0 ? `room-${i % rooms}` : 'bench';
+        await publish(publisher, kind, room, performance.timeOrigin + performance.now(), pad);
+      }
+    }),
+  );
+  const expected = rooms > 0 ? (clients * broadcasts) / rooms : clients * broadcasts;
   const deadline = Date.now() + 30000;
   while (
     sum((await workers.all('count')).map((r) => r.received)) < expected &&
@@ -523,14 +538,11 @@ async function shards(workers) {
         { rooms: SHARD_ROOMS },
       );
       const before = pids.map((pid) => proc(pid).cpu);
-      const delivery = await broadcastAndMeasure(
-        workers,
-        [a, b],
-        a,
-        'switchboard',
-        result.ok,
-        SHARD_ROOMS,
-      );
+      const delivery = await broadcastAndMeasure(workers, [a, b], a, 'switchboard', result.ok, {
+        rooms: SHARD_ROOMS,
+        concurrency: 8,
+        broadcasts: 10 * SIZES.broadcasts,
+      });
       const redisCpu = pids.map((pid, i) => proc(pid).cpu - before[i]);
       const side = (from, to) => delivery.perWorker.slice(from, to).flatMap((r) => r.latencies);
       rows.push({
