@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { freePort } from './redis';
+import { freePort, killAndWait } from './redis';
 
 const run = promisify(execFile);
 
@@ -65,13 +65,7 @@ class ClusterNode {
   async kill(): Promise<void> {
     const child = this.process;
     this.process = null;
-    if (child === null || child.exitCode !== null) {
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
+    await killAndWait(child);
   }
 
   client(): Redis {

@@ -86,14 +86,19 @@ export class RedisServer {
   async stop(): Promise<void> {
     const child = this.process;
     this.process = null;
-    if (child === null || child.exitCode !== null) {
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
+    await killAndWait(child);
   }
+}
+
+/** SIGKILLs a child process (if it still runs) and resolves once it has exited. */
+export async function killAndWait(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null) {
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
 }
 
 async function ping(url: string): Promise<boolean> {

@@ -6,9 +6,9 @@ import { MemoryPresenceStore } from '../presence/memory-presence.store';
 import { ClaimsRoomPolicy } from './room-policy';
 import { RoomsService } from './rooms.service';
 
-describe('RoomsService', () => {
-  const kit = unitKit();
-  const rooms = new RoomsService(
+/** A RoomsService on the kit's core, with in-memory presence and the default room policy. */
+const roomsOn = (kit: ReturnType<typeof unitKit>): RoomsService =>
+  new RoomsService(
     kit.hub,
     kit.node,
     kit.streams,
@@ -19,6 +19,10 @@ describe('RoomsService', () => {
     kit.limiter,
     kit.config,
   );
+
+describe('RoomsService', () => {
+  const kit = unitKit();
+  const rooms = roomsOn(kit);
   beforeAll(() => kit.init());
   afterAll(() => {
     rooms.onApplicationShutdown();
@@ -125,17 +129,7 @@ describe('RoomsService', () => {
 
 describe('RoomsService with PRESENCE_EVENTS_MAX_MEMBERS', () => {
   const kit = unitKit({ PRESENCE_EVENTS_MAX_MEMBERS: '2' });
-  const rooms = new RoomsService(
-    kit.hub,
-    kit.node,
-    kit.streams,
-    kit.instance,
-    new ClaimsRoomPolicy(),
-    new MemoryPresenceStore(),
-    null,
-    kit.limiter,
-    kit.config,
-  );
+  const rooms = roomsOn(kit);
   beforeAll(() => kit.init());
   afterAll(() => {
     rooms.onApplicationShutdown();
