@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery] [-- --reps 3]
-//   [-- --clients N] [-- --profile DIR] (the recovery scenario's size; a CPU profile of its A)
+//   [-- --clients N] [-- --profile DIR] (the recovery scenario's size; CPU profiles of Switchboard)
 //   [-- --env HISTORY_SIZE=0] (extra configuration for Switchboard, repeatable)
 // Starts its own redis-server, Switchboard instances from the build (node dist/main.js) and the
 // raw `ws` baseline (bench/baseline-server.mjs), drives both with the same load from worker
@@ -19,7 +19,7 @@ const root = join(here, '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
-/** `--profile DIR`: the recovery scenario's instance A writes a CPU profile there. */
+/** `--profile DIR`: every Switchboard instance writes a CPU profile there (stopped with SIGTERM). */
 const profileDir = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : null;
 /** `--clients N`: the recovery scenario's size instead of the default. */
 const clientsArg = args.includes('--clients') ? Number(args[args.indexOf('--clients') + 1]) : 0;
@@ -49,6 +49,9 @@ const SIZES = quick
       churnMs: 10000,
       recovery: 500,
       recoveryRate: 10,
+      storm: 1000,
+      echoClients: 100,
+      echoMs: 3000,
     }
   : {
       connect: 10000,
@@ -66,6 +69,9 @@ const SIZES = quick
       // 5,000 × 10/s would be 50,000 deliveries a second: past what fan-out alone reaches here
       // (about 45,000/s on 2 cores, see fanout), so the storm would measure a saturated server.
       recoveryRate: 2,
+      storm: 19000,
+      echoClients: 1000,
+      echoMs: 20000,
     };
 
 if (clientsArg > 0) {
@@ -160,6 +166,10 @@ async function startServer(kind, env, nodeArgs = []) {
     inspector: () => inspector,
     stop: () =>
       new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          resolve(); // it exited already (a scenario sent it SIGTERM)
+          return;
+        }
         child.once('exit', resolve);
         if (nodeArgs.includes('--cpu-prof')) {
           // A profile is written on a clean exit: a graceful shutdown, killed if it hangs.
@@ -188,12 +198,14 @@ function switchboardEnv(extra = {}) {
 }
 
 async function startTarget(kind, extra = {}, nodeArgs = []) {
+  const profile =
+    kind === 'switchboard' && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   return startServer(
     kind,
     kind === 'switchboard'
       ? switchboardEnv(extra)
       : { WS_HEARTBEAT_MS: String(SIZES.heartbeatMs), ...extra },
-    nodeArgs,
+    [...profile, ...nodeArgs],
   );
 }
 
@@ -427,6 +439,37 @@ const scenarios = {
     }
   },
 
+  /** 1,000 clients, each alone in its room, send 10 room.messages a second and get each back. */
+  async echo(kind, workers) {
+    const target = await startTarget(
+      kind,
+      kind === 'switchboard' ? { WS_MESSAGES_PER_WINDOW: '200' } : {},
+    );
+    try {
+      await workers.connect(SIZES.echoClients, target.http, { rooms: SIZES.echoClients });
+      await workers.all('listen', { event: 'room.message' });
+      const start = proc(target.pid);
+      await workers.all('chat', { rate: 10, durationMs: SIZES.echoMs });
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the last messages in flight
+      const end = proc(target.pid);
+      const reports = await workers.all('report');
+      const echoed = sum(reports.map((r) => r.latencies.length));
+      return {
+        'echoed/s': (echoed / SIZES.echoMs) * 1000,
+        'round trip p50 ms': median(reports.flatMap((r) => r.latencies)),
+        'round trip p99 ms': percentile(
+          reports.flatMap((r) => r.latencies),
+          99,
+        ),
+        'error frames': sum(reports.map((r) => r.errors)),
+        'CPU s/million echoed': ((end.cpu - start.cpu) / Math.max(1, echoed)) * 1e6,
+      };
+    } finally {
+      await workers.close();
+      await target.stop();
+    }
+  },
+
   async chat(kind, workers) {
     // 2 messages/s is exactly the default WS_MESSAGES_PER_WINDOW (20 per 10 s): with any jitter a
     // window would see 21 and drop one. The limiter still runs on every message at 40.
@@ -504,6 +547,83 @@ async function broadcastAndMeasure(
     perWorker,
     cpuPerMillion: ((cpuAfter - cpuBefore) / Math.max(1, delivered)) * 1e6,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// storm: Switchboard alone (the baseline has no drain)
+
+/**
+ * Two instances on one Redis. SIZES.storm clients connect to A; A gets SIGTERM and drains over
+ * SHUTDOWN_DRAIN_MS; every client fetches a ticket from B with the token it holds and reconnects
+ * there, backing off on a refusal as the SDK does. Target: all back within 15 s of the SIGTERM,
+ * no failure beyond retried 503/429.
+ */
+async function storm(workers, redis) {
+  const extra = {
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `storm${randomBytes(3).toString('hex')}:`,
+    SHUTDOWN_DRAIN_MS: '5000',
+    SHUTDOWN_TIMEOUT_MS: '15000',
+    MAX_CONNECTIONS: '25000',
+  };
+  const [a, b] = await Promise.all([
+    startTarget('switchboard', extra),
+    startTarget('switchboard', extra),
+  ]);
+  try {
+    await Promise.all([a, b].map(ready));
+    const share = Math.ceil(SIZES.storm / WORKERS);
+    const connectStart = performance.now();
+    const connected = await workers.all('stormConnect', (i) => ({
+      http: a.http,
+      fallback: b.http,
+      count: Math.max(0, Math.min(share, SIZES.storm - i * share)),
+      first: i * share,
+      prefix: `s${randomBytes(3).toString('hex')}-`,
+      concurrency: 64,
+    }));
+    const connectMs = performance.now() - connectStart;
+    const held = SIZES.storm - sum(connected.map((r) => r.failed));
+    const cpuBefore = proc(b.pid).cpu;
+    const signalledAt = performance.timeOrigin + performance.now();
+    process.kill(a.pid, 'SIGTERM');
+    let status = [];
+    const deadline = Date.now() + 120000;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      status = await workers.all('stormStatus');
+    } while (sum(status.map((r) => r.back + r.failed)) < held && Date.now() < deadline);
+    const refusals = {};
+    for (const r of status) {
+      for (const [reason, n] of Object.entries(r.refusals)) {
+        refusals[reason] = (refusals[reason] ?? 0) + n;
+      }
+    }
+    const figures = {
+      clients: SIZES.storm,
+      'connected to A': held,
+      'first connect took s': connectMs / 1000,
+      'back on B': sum(status.map((r) => r.back)),
+      'gave up': sum(status.map((r) => r.failed)),
+      'all back after s (from SIGTERM)':
+        (Math.max(...status.map((r) => r.lastBackAt)) - signalledAt) / 1000,
+      'B CPU ms per reconnect':
+        ((proc(b.pid).cpu - cpuBefore) * 1000) / Math.max(1, sum(status.map((r) => r.back))),
+    };
+    console.log(`\n### storm (${SIZES.storm} clients drained from A to B, one Redis)\n`);
+    console.log('| figure | value |');
+    console.log('| --- | ---: |');
+    for (const [figure, value] of Object.entries(figures)) {
+      console.log(`| ${figure} | ${format(value)} |`);
+    }
+    console.log(`\nrefusals and retries: ${JSON.stringify(refusals)}`);
+    const met = figures['back on B'] === held && figures['all back after s (from SIGTERM)'] <= 15;
+    console.log(`${met ? 'PASS' : 'FAIL'}: all back within 15 s of the SIGTERM`);
+    return { figures, refusals, met };
+  } finally {
+    await workers.all('stormClose');
+    await Promise.all([a.stop(), b.stop()]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,11 +813,7 @@ async function recovery(workers, redis) {
   const prefix = `recovery${randomBytes(3).toString('hex')}:`;
   const extra = { REDIS_URL: redis.url, REDIS_PREFIX: prefix };
   const [a, b] = await Promise.all([
-    startTarget(
-      'switchboard',
-      extra,
-      profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-    ),
+    startTarget('switchboard', extra),
     startTarget('switchboard', extra),
   ]);
   await Promise.all([a, b].map(ready));
@@ -822,7 +938,7 @@ async function main() {
   if (!existsSync(join(root, 'dist', 'main.js'))) {
     throw new Error('dist/main.js is missing: npm run bench builds it first');
   }
-  const chosen = [...Object.keys(scenarios), 'churn', 'recovery', 'shards'].filter(
+  const chosen = [...Object.keys(scenarios), 'churn', 'recovery', 'shards', 'storm'].filter(
     (name) => !only || only.includes(name),
   );
   console.log(
@@ -850,6 +966,10 @@ async function main() {
       }
       if (name === 'shards') {
         report.scenarios.shards = await shards(workers);
+        continue;
+      }
+      if (name === 'storm') {
+        report.scenarios.storm = await storm(workers, redis);
         continue;
       }
       const results = { switchboard: [], baseline: [] };

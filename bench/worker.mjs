@@ -374,6 +374,102 @@ function recoveryReport({ last }) {
   return { duplicates, gaps, short, samples };
 }
 
+// ---------------------------------------------------------------------------------------------
+// storm: clients of an instance that drains come back to another one, with the token they hold
+
+/** @type {WebSocket[]} */
+let stormSockets = [];
+let storm = { back: 0, failed: 0, lastBackAt: 0, refusals: {} };
+
+/** A ticket for `token` from `httpBase`; a refusal rejects with its status as the message. */
+function ticketFor(httpBase, token) {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${httpBase}/auth/ws-ticket`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () =>
+          res.statusCode === 201
+            ? resolve(JSON.parse(text).url)
+            : reject(new Error(String(res.statusCode))),
+        );
+      },
+    );
+    req.on('error', (error) => reject(new Error(error.code ?? 'http error')));
+    req.end();
+  });
+}
+
+/** Opens a socket and resolves at its welcome; rejects with the close code. */
+function welcomed(url) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error('timeout'));
+    }, 20000);
+    socket.on('error', () => undefined);
+    socket.once('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`close ${code}`));
+    });
+    socket.once('message', () => {
+      clearTimeout(timer); // the first frame is the welcome
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * Like the SDK: after a close, wait a jittered moment, fetch a ticket with the same token and
+ * reconnect, backing off (jittered, doubling, at most 5 s) on a refusal; gives up after 30 tries.
+ */
+async function comeBack(httpBase, token) {
+  let delayMs = 250;
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * delayMs));
+    try {
+      const socket = await welcomed(await ticketFor(httpBase, token));
+      stormSockets.push(socket);
+      storm.back += 1;
+      storm.lastBackAt = performance.timeOrigin + performance.now();
+      return;
+    } catch (error) {
+      storm.refusals[error.message] = (storm.refusals[error.message] ?? 0) + 1;
+      delayMs = Math.min(2 * delayMs, 5000);
+    }
+  }
+  storm.failed += 1;
+}
+
+/** Connects `count` clients to `http`; each one comes back to `fallback` when its socket closes. */
+async function stormConnect({ http, fallback, count, first, prefix, concurrency }) {
+  storm = { back: 0, failed: 0, lastBackAt: 0, refusals: {} };
+  let next = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const user = `${prefix}${first + next++}`;
+        const token = await new SignJWT({ sub: user, name: user, sid: user })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime('2h')
+          .sign(secret);
+        try {
+          const socket = await welcomed(await ticketFor(http, token));
+          stormSockets.push(socket);
+          socket.once('close', () => void comeBack(fallback, token));
+        } catch {
+          failed += 1;
+        }
+      }
+    }),
+  );
+  return { failed };
+}
+
 process.on('message', async ({ id, cmd, args }) => {
   let result = null;
   if (cmd === 'connect') {
@@ -406,6 +502,16 @@ process.on('message', async ({ id, cmd, args }) => {
     result = await recoveryReconnect(args);
   } else if (cmd === 'recoveryReport') {
     result = recoveryReport(args);
+  } else if (cmd === 'stormConnect') {
+    result = await stormConnect(args);
+  } else if (cmd === 'stormStatus') {
+    result = storm;
+  } else if (cmd === 'stormClose') {
+    stormSockets.forEach((socket) => {
+      socket.removeAllListeners('close');
+      socket.terminate();
+    });
+    stormSockets = [];
   } else if (cmd === 'count') {
     result = { received };
   } else if (cmd === 'report') {

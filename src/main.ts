@@ -7,6 +7,9 @@ import { loadConfig } from './config/config.schema';
 import { createLogger } from './logging/logger';
 import { DrainService } from './realtime/connections/drain.service';
 
+/** The accept queue asked of the kernel (see `listen` below). */
+const LISTEN_BACKLOG = 4096;
+
 /** Extra time past SHUTDOWN_TIMEOUT_MS for closing Redis and the HTTP server before giving up. */
 const EXIT_GRACE_MS = 5_000;
 
@@ -68,7 +71,12 @@ async function bootstrap(): Promise<void> {
   }
   const app = await createApp(config, logger);
   handleSignals(app, config, logger);
-  await app.listen(config.port, config.host);
+  // Node's default accept queue (511) overflows when a drained instance's clients all come back
+  // at once: the kernel drops their SYNs and they retry after 1, 3, 7 s. The kernel caps this at
+  // net.core.somaxconn.
+  await (
+    app.listen as unknown as (port: number, host: string, backlog: number) => Promise<unknown>
+  ).call(app, config.port, config.host, LISTEN_BACKLOG);
   logger.info(
     {
       url: await app.getUrl(),

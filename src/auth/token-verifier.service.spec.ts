@@ -4,7 +4,12 @@ import { SignJWT } from 'jose';
 import { Clock } from '../config/clock';
 import { loadConfig } from '../config/config.schema';
 import { TokenError } from './token.errors';
-import { jwtModuleOptions, TokenVerifier } from './token-verifier.service';
+import {
+  jwtModuleOptions,
+  TokenVerifier,
+  VERIFIED_TOKEN_MAX_AGE_MS,
+  VERIFIED_TOKENS_KEPT,
+} from './token-verifier.service';
 
 const SECRET = 'verifier-test-secret-that-is-long-enough-0123';
 const now = () => Math.floor(Date.now() / 1000);
@@ -13,7 +18,7 @@ const sign = (claims: Record<string, unknown>, secret = SECRET) =>
 
 describe('TokenVerifier', () => {
   const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET });
-  const verifier = new TokenVerifier(new JwtService(jwtModuleOptions(config)), new Clock());
+  const verifier = new TokenVerifier(new JwtService(jwtModuleOptions(config)), new Clock(), config);
   const failure = (token: Promise<string>) =>
     token
       .then((t) => verifier.verify(t))
@@ -64,5 +69,70 @@ describe('TokenVerifier', () => {
     ],
   ])('refuses a token %s', async (_, make, expected) => {
     expect(await failure(make())).toBe(expected);
+  });
+});
+
+describe('TokenVerifier, verified tokens remembered', () => {
+  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '0' });
+
+  /** A verifier on a clock the test moves, and how often it really verified a signature. */
+  function setUp() {
+    let offsetMs = 0;
+    const clock = new (class extends Clock {
+      override now(): number {
+        return Date.now() + offsetMs;
+      }
+    })();
+    const jwt = new JwtService(jwtModuleOptions(config));
+    const verifyAsync = jest.spyOn(jwt, 'verifyAsync');
+    const verifier = new TokenVerifier(jwt, clock, config);
+    return {
+      verifier,
+      verified: () => verifyAsync.mock.calls.length,
+      advance: (ms: number) => (offsetMs += ms),
+    };
+  }
+
+  it('verifies a token once, then answers from memory (a copy) until it expires', async () => {
+    const { verifier, verified, advance } = setUp();
+    const token = await sign({ sub: 'ann', sid: 's1', exp: now() + 60 });
+    const first = await verifier.verify(token);
+    const again = await verifier.verify(token);
+    expect(again).toEqual(first);
+    expect(again).not.toBe(first);
+    expect(verified()).toBe(1);
+    advance(61_000); // past exp: verified again, and refused as expired
+    await expect(verifier.verify(token)).rejects.toMatchObject({ failure: 'expired' });
+    expect(verified()).toBe(2);
+  });
+
+  it('verifies again after VERIFIED_TOKEN_MAX_AGE_MS however long the token lives', async () => {
+    const { verifier, verified, advance } = setUp();
+    const token = await sign({ sub: 'ben', exp: now() + 3600 });
+    await verifier.verify(token);
+    advance(VERIFIED_TOKEN_MAX_AGE_MS - 1000);
+    await verifier.verify(token);
+    expect(verified()).toBe(1);
+    advance(2000);
+    await verifier.verify(token);
+    expect(verified()).toBe(2);
+  });
+
+  it('remembers nothing of a refused token, and at most VERIFIED_TOKENS_KEPT tokens', async () => {
+    const { verifier, verified } = setUp();
+    const bad = await sign({ sub: 'cat', exp: now() + 60 }, 'y'.repeat(40));
+    await expect(verifier.verify(bad)).rejects.toMatchObject({ failure: 'invalid' });
+    await expect(verifier.verify(bad)).rejects.toMatchObject({ failure: 'invalid' });
+    expect(verified()).toBe(2);
+
+    const exp = now() + 600;
+    const first = await sign({ sub: 'u0', exp });
+    await verifier.verify(first);
+    for (let i = 1; i <= VERIFIED_TOKENS_KEPT; i++) {
+      await verifier.verify(await sign({ sub: `u${i}`, exp }));
+    }
+    const before = verified();
+    await verifier.verify(first); // the least recently used went first
+    expect(verified()).toBe(before + 1);
   });
 });

@@ -83,23 +83,66 @@ export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
   }
 }
 
+/** Verified tokens remembered, at most (the least recently used go first). */
+export const VERIFIED_TOKENS_KEPT = 10_000;
+/**
+ * A remembered token is verified again after this long at the latest: a key withdrawn from a JWKS
+ * stops being honoured within it.
+ */
+export const VERIFIED_TOKEN_MAX_AGE_MS = 5 * 60_000;
+
 /**
  * Verifies access tokens with `JwtService` (see `jwtModuleOptions`). `exp` is required and at
  * most a year ahead; `nbf`, `iss` and `aud` are honoured.
+ *
+ * A reconnecting client asks for a ticket with the same token again and again, so a verified
+ * token is remembered by its SHA-256 (never the token itself) until its `exp` (with the clock
+ * tolerance) or `VERIFIED_TOKEN_MAX_AGE_MS`, whichever comes first, among the last
+ * `VERIFIED_TOKENS_KEPT`. Revocation is not this class's: callers check it on every use, cached
+ * or not (`AuthService.authenticate`).
  */
 @Injectable()
 export class TokenVerifier {
+  private readonly verified = new Map<string, { session: Session; until: number }>();
+
+  private readonly toleranceMs: number;
+
   constructor(
     private readonly jwt: JwtService,
     private readonly clock: Clock,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.toleranceMs = config.jwt.clockToleranceS * 1000;
+  }
 
   /** @throws TokenError with `expired` or `invalid`. */
   async verify(token: string): Promise<Session> {
+    const hash = sha256(token);
+    const now = this.clock.now();
+    const known = this.verified.get(hash);
+    if (known !== undefined) {
+      this.verified.delete(hash);
+      if (now < known.until) {
+        this.verified.set(hash, known); // the most recently used go last
+        return { ...known.session };
+      }
+    }
+    const session = await this.verifyToken(token, hash, now);
+    this.verified.set(hash, {
+      session: { ...session },
+      until: Math.min(now + VERIFIED_TOKEN_MAX_AGE_MS, session.expiresAt + this.toleranceMs),
+    });
+    if (this.verified.size > VERIFIED_TOKENS_KEPT) {
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    return session;
+  }
+
+  private async verifyToken(token: string, hash: string, now: number): Promise<Session> {
     let payload: Record<string, unknown>;
     try {
       payload = await this.jwt.verifyAsync<Record<string, unknown>>(token, {
-        clockTimestamp: Math.floor(this.clock.now() / 1000),
+        clockTimestamp: Math.floor(now / 1000),
       });
     } catch (error) {
       if (error instanceof TokenExpiredError) {
@@ -110,7 +153,7 @@ export class TokenVerifier {
       }
       throw error;
     }
-    return sessionFromPayload(payload, token, this.clock.now());
+    return sessionFromPayload(payload, hash, now);
   }
 }
 
@@ -124,7 +167,8 @@ function algorithmFor(key: KeyObject): Algorithm {
   throw new Error('JWT_PUBLIC_KEY must be an RSA or EC P-256 public key');
 }
 
-function sessionFromPayload(payload: Record<string, unknown>, token: string, now: number): Session {
+/** @param hash the token's SHA-256, the session id of a token without `sid` or `jti` */
+function sessionFromPayload(payload: Record<string, unknown>, hash: string, now: number): Session {
   const { sub, exp } = payload;
   if (typeof exp !== 'number') {
     throw new TokenError('invalid', 'access token rejected: exp is required');
@@ -144,7 +188,7 @@ function sessionFromPayload(payload: Record<string, unknown>, token: string, now
   return {
     userId: sub,
     name: sanitizeText(name ?? sub).slice(0, MAX_NAME_LENGTH) || sub,
-    sessionId: sid ?? sha256(token),
+    sessionId: sid ?? hash,
     expiresAt: exp * 1000,
     rooms: roomPatterns(payload.rooms),
   };

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import { Connection } from './connection';
-import { Hub } from './hub';
+import { type Admission, Hub, MAX_HANDSHAKES_IN_PROGRESS } from './hub';
 
 const connection = (id: string, userId: string, ip: string): Connection =>
   new Connection({
@@ -29,6 +29,20 @@ describe('Hub admission', () => {
     a.release();
     a.release(); // idempotent
     expect(typeof hub.reserve('1.1.1.1', 3, 2)).toBe('object');
+  });
+
+  it('refuses a handshake past MAX_HANDSHAKES_IN_PROGRESS as busy, until one ends', () => {
+    const hub = new Hub();
+    const admissions = Array.from({ length: MAX_HANDSHAKES_IN_PROGRESS }, (_, i) =>
+      hub.reserve(`10.0.${i >> 8}.${i & 255}`, 100_000, 10),
+    );
+    expect(admissions.every((admission) => typeof admission === 'object')).toBe(true);
+    expect(hub.reserve('10.9.9.9', 100_000, 10)).toBe('busy');
+    // An added connection still counts until its welcome went out.
+    hub.add(connection('c1', 'u1', '10.0.0.0'), admissions[0] as Admission);
+    expect(hub.reserve('10.9.9.9', 100_000, 10)).toBe('busy');
+    hub.welcomed();
+    expect(typeof hub.reserve('10.9.9.9', 100_000, 10)).toBe('object');
   });
 
   it('keeps the IP place of an admitted connection until it is removed', () => {

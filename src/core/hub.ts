@@ -1,7 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import type { Connection } from './connection';
 
-export type AdmissionRefusal = 'capacity' | 'ip_limit';
+export type AdmissionRefusal = 'capacity' | 'ip_limit' | 'busy';
+
+/**
+ * Handshakes in progress at once (from the upgrade to the welcome), at most. Past it an upgrade is refused at once (`503`,
+ * `Retry-After`) instead of queueing behind the others: in a reconnect storm, clients that wait
+ * for a backlogged instance time out and come back again, and the instance spends its time on
+ * handshakes nobody waits for any more. A normal connect rate keeps a few dozen in progress.
+ */
+export const MAX_HANDSHAKES_IN_PROGRESS = 256;
 
 /** A place reserved for a handshake in progress; released once, when it ends either way. */
 export interface Admission {
@@ -24,6 +32,8 @@ export class Hub {
   private readonly byRoom = new Map<string, Set<Connection>>();
   private readonly perIp = new Map<string, number>();
   private pending = 0;
+  /** Connections added whose welcome has not gone out yet (see `welcomed`). */
+  private welcoming = 0;
   private drainingSince: number | null = null;
 
   get size(): number {
@@ -42,6 +52,9 @@ export class Hub {
   reserve(ip: string, maxConnections: number, maxPerIp: number): Admission | AdmissionRefusal {
     if (this.byId.size + this.pending >= maxConnections) {
       return 'capacity';
+    }
+    if (this.pending + this.welcoming >= MAX_HANDSHAKES_IN_PROGRESS) {
+      return 'busy';
     }
     const fromIp = this.perIp.get(ip) ?? 0;
     if (fromIp >= maxPerIp) {
@@ -63,12 +76,22 @@ export class Hub {
   }
 
   /** Turns a reservation into a held connection (its IP place carries over). */
+  /**
+   * Holds the connection. Until `welcomed` is called for it, it still counts as a handshake in
+   * progress (its welcome waits for Redis).
+   */
   add(connection: Connection, admission: Admission): void {
     admission.release();
+    this.welcoming += 1;
     this.perIp.set(connection.ip, (this.perIp.get(connection.ip) ?? 0) + 1);
     this.byId.set(connection.id, connection);
     append(this.byUser, connection.userId, connection);
     append(this.bySession, connection.session.sessionId, connection);
+  }
+
+  /** The connection's welcome went out, or never will (it closed first): its handshake ended. */
+  welcomed(): void {
+    this.welcoming -= 1;
   }
 
   remove(connection: Connection): boolean {

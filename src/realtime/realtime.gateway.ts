@@ -85,6 +85,20 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     socket.on('error', this.listeners.error);
     socket.once('close', this.listeners.close);
     /* eslint-enable @typescript-eslint/unbound-method */
+    try {
+      await this.welcome(connection, ownStream, since);
+    } finally {
+      this.hub.welcomed(); // its handshake ended, welcomed or not
+    }
+  }
+
+  /** Subscribes, registers and recovers the user's stream, then sends the welcome. */
+  private async welcome(
+    connection: Connection,
+    ownStream: string,
+    since: AcceptedHandshake['since'],
+  ): Promise<void> {
+    const { session } = connection;
 
     // Subscribe to the user's channel and register cluster-wide before the welcome: once the
     // client sees it, every broadcast reaches it and the per-user limit has been applied.

@@ -167,15 +167,19 @@ export class RedisConnections implements OnApplicationShutdown {
 
   private connect(url: string, role: 'command' | 'subscriber'): RedisClient {
     const connectionName = `switchboard-${role}`;
+    // Commands issued in one event-loop turn leave in one write (auto-pipelining): under a
+    // reconnect storm, one write per command cost a fifth of the instance's CPU in system calls.
+    const enableAutoPipelining = role === 'command';
     const redis: RedisClient =
       this.mode === 'cluster'
         ? new Cluster(seedNodes(url), {
             ...CLUSTER_OPTIONS,
+            enableAutoPipelining,
             // Sharded pub/sub: one subscriber per master, for the channels of its slots.
             shardedSubscribers: role === 'subscriber',
             redisOptions: { ...OPTIONS, ...credentials(url), connectionName },
           })
-        : new Redis(url, { ...OPTIONS, connectionName });
+        : new Redis(url, { ...OPTIONS, connectionName, enableAutoPipelining });
     redis.on('error', (error: Error & { code?: string }) => {
       // ioredis reports every failed reconnect; the up/down transition below is what matters.
       this.logger.debug({

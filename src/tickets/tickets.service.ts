@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../common/random';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { sha256 } from '../common/sha256';
 import type { Session } from '../core/session';
@@ -40,7 +40,7 @@ export class TicketsService {
         RESTORING_RETRY_AFTER_S,
       );
     }
-    const ticket = randomBytes(TICKET_BYTES).toString('base64url');
+    const ticket = randomToken(TICKET_BYTES);
     const expiresIn = this.config.ticketTtlS;
     await this.store.put(sha256(ticket), session, expiresIn * 1000);
     this.metrics.ticketIssued();

@@ -1,5 +1,5 @@
+import { randomToken } from '../../common/random';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import type {
   Broker,
   BrokerHandler,
@@ -141,5 +141,5 @@ export class MemoryBroker implements Broker, OnApplicationShutdown {
 
 /** A stream's epoch: random, so that no two lives of a stream share one. */
 export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
+  return randomToken(6);
 }

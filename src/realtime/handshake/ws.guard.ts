@@ -96,6 +96,9 @@ export class WsGuard {
         retryAfterS: BUSY_RETRY_AFTER_S,
       };
     }
+    if (admission === 'busy') {
+      return { ...reject(503, 'instance busy', 'capacity'), retryAfterS: 1 };
+    }
     if (admission === 'ip_limit') {
       return reject(429, 'too many connections from this address', 'ip_limit');
     }
