@@ -368,8 +368,10 @@ const scenarios = {
   },
 
   async hold(kind, workers) {
-    const target = await startTarget(kind);
+    // Both servers under the inspector, so that a full collection can run before each RSS sample.
+    const target = await startTarget(kind, {}, ['--inspect=127.0.0.1:0']);
     try {
+      await heapAfterGc(target);
       const before = proc(target.pid);
       const result = await workers.connect(SIZES.hold, target.http);
       await workers.all('hold');
@@ -377,11 +379,15 @@ const scenarios = {
       await new Promise((resolve) => setTimeout(resolve, SIZES.holdMs));
       const end = proc(target.pid);
       const reports = await workers.all('report');
+      await heapAfterGc(target);
+      const collected = proc(target.pid);
+      const perConnection = (rss) => (rss - before.rss) / 1024 / Math.max(1, result.ok);
       return {
         held: sum(reports.map((r) => r.open)),
         'connect failures': result.failed,
         drops: sum(reports.map((r) => r.drops)),
-        'RSS KiB/connection': (end.rss - before.rss) / 1024 / Math.max(1, result.ok),
+        'RSS KiB/connection': perConnection(end.rss),
+        'RSS KiB/connection after GC': perConnection(collected.rss),
         'CPU ms/s while idle': ((end.cpu - start.cpu) / (SIZES.holdMs / 1000)) * 1000,
       };
     } finally {
