@@ -69,6 +69,19 @@ describe('WriteBatch', () => {
     expect(b.writes).toEqual([['2']]);
   });
 
+  it('uncorks the others when one stream fails to flush', async () => {
+    const batch = new WriteBatch();
+    const [broken, fine] = [new Wire(), new Wire()];
+    broken.uncork = () => {
+      throw new Error('EPIPE');
+    };
+    batch.hold(broken);
+    batch.hold(fine);
+    fine.write('x');
+    await turn();
+    expect(fine.writes).toEqual([['x']]);
+  });
+
   it('starts a new batch for what is sent while one is being flushed', async () => {
     const batch = new WriteBatch();
     const [a, b] = [new Wire(), new Wire()];

@@ -25,7 +25,11 @@ export class WriteBatch {
     this.corked = this.spare; // swap, so an uncork that sends again starts a new batch
     this.scheduled = false;
     for (const stream of corked) {
-      stream.uncork();
+      try {
+        stream.uncork();
+      } catch {
+        // A stream that fails to flush is closing; the others must still leave.
+      }
     }
     corked.length = 0;
     this.spare = corked;
