@@ -25,6 +25,13 @@ async function ticket(httpBase, user) {
     .setIssuedAt()
     .setExpirationTime('2h')
     .sign(secret);
+  return ticketFor(httpBase, token).catch((error) => {
+    throw new Error(`ticket ${error.message}`);
+  });
+}
+
+/** A ticket for `token` from `httpBase`; a refusal rejects with its status as the message. */
+function ticketFor(httpBase, token) {
   return new Promise((resolve, reject) => {
     const req = request(
       `${httpBase}/auth/ws-ticket`,
@@ -35,11 +42,11 @@ async function ticket(httpBase, user) {
         res.on('end', () =>
           res.statusCode === 201
             ? resolve(JSON.parse(text).url)
-            : reject(new Error(`ticket ${res.statusCode}`)),
+            : reject(new Error(String(res.statusCode))),
         );
       },
     );
-    req.on('error', reject);
+    req.on('error', (error) => reject(new Error(error.code ?? 'http error')));
     req.end();
   });
 }
@@ -380,27 +387,6 @@ function recoveryReport({ last }) {
 /** @type {WebSocket[]} */
 let stormSockets = [];
 let storm = { back: 0, failed: 0, lastBackAt: 0, refusals: {} };
-
-/** A ticket for `token` from `httpBase`; a refusal rejects with its status as the message. */
-function ticketFor(httpBase, token) {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${httpBase}/auth/ws-ticket`,
-      { method: 'POST', agent, headers: { authorization: `Bearer ${token}` } },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () =>
-          res.statusCode === 201
-            ? resolve(JSON.parse(text).url)
-            : reject(new Error(String(res.statusCode))),
-        );
-      },
-    );
-    req.on('error', (error) => reject(new Error(error.code ?? 'http error')));
-    req.end();
-  });
-}
 
 /** Opens a socket and resolves at its welcome; rejects with the close code. */
 function welcomed(url) {
