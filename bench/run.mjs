@@ -447,66 +447,73 @@ const scenarios = {
 
   /** 1,000 clients, each alone in its room, send 10 room.messages a second and get each back. */
   async echo(kind, workers) {
-    const target = await startTarget(
-      kind,
-      kind === 'switchboard' ? { WS_MESSAGES_PER_WINDOW: '200' } : {},
-    );
-    try {
-      await workers.connect(SIZES.echoClients, target.http, { rooms: SIZES.echoClients });
-      await workers.all('listen', { event: 'room.message' });
-      const start = proc(target.pid);
-      await workers.all('chat', { rate: 10, durationMs: SIZES.echoMs });
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the last messages in flight
-      const end = proc(target.pid);
-      const reports = await workers.all('report');
-      const echoed = sum(reports.map((r) => r.latencies.length));
-      return {
-        'echoed/s': (echoed / SIZES.echoMs) * 1000,
-        'round trip p50 ms': median(reports.flatMap((r) => r.latencies)),
-        'round trip p99 ms': percentile(
-          reports.flatMap((r) => r.latencies),
-          99,
-        ),
-        'error frames': sum(reports.map((r) => r.errors)),
-        'CPU s/million echoed': ((end.cpu - start.cpu) / Math.max(1, echoed)) * 1e6,
-      };
-    } finally {
-      await workers.close();
-      await target.stop();
-    }
+    const { latencies, errors, cpu } = await roomTraffic(kind, workers, {
+      clients: SIZES.echoClients,
+      rooms: SIZES.echoClients,
+      rate: 10,
+      durationMs: SIZES.echoMs,
+      messagesPerWindow: 200,
+    });
+    return {
+      'echoed/s': (latencies.length / SIZES.echoMs) * 1000,
+      'round trip p50 ms': median(latencies),
+      'round trip p99 ms': percentile(latencies, 99),
+      'error frames': errors,
+      'CPU s/million echoed': (cpu / Math.max(1, latencies.length)) * 1e6,
+    };
   },
 
   async chat(kind, workers) {
     // 2 messages/s is exactly the default WS_MESSAGES_PER_WINDOW (20 per 10 s): with any jitter a
     // window would see 21 and drop one. The limiter still runs on every message at 40.
-    const target = await startTarget(
-      kind,
-      kind === 'switchboard' ? { WS_MESSAGES_PER_WINDOW: '40' } : {},
-    );
-    try {
-      await workers.connect(SIZES.chatClients, target.http, { rooms: SIZES.chatRooms });
-      await workers.all('listen', { event: 'room.message' });
-      const start = proc(target.pid);
-      await workers.all('chat', { rate: 2, durationMs: SIZES.chatMs });
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the last messages in flight
-      const end = proc(target.pid);
-      const reports = await workers.all('report');
-      const delivered = sum(reports.map((r) => r.received));
-      const latencies = reports.flatMap((r) => r.latencies);
-      return {
-        'messages sent/s': (latencies.length / SIZES.chatMs) * 1000,
-        'delivered/s': (delivered / SIZES.chatMs) * 1000,
-        'round trip p50 ms': median(latencies),
-        'round trip p99 ms': percentile(latencies, 99),
-        'error frames': sum(reports.map((r) => r.errors)),
-        'CPU s/million delivered': ((end.cpu - start.cpu) / Math.max(1, delivered)) * 1e6,
-      };
-    } finally {
-      await workers.close();
-      await target.stop();
-    }
+    const { delivered, latencies, errors, cpu } = await roomTraffic(kind, workers, {
+      clients: SIZES.chatClients,
+      rooms: SIZES.chatRooms,
+      rate: 2,
+      durationMs: SIZES.chatMs,
+      messagesPerWindow: 40,
+    });
+    return {
+      'messages sent/s': (latencies.length / SIZES.chatMs) * 1000,
+      'delivered/s': (delivered / SIZES.chatMs) * 1000,
+      'round trip p50 ms': median(latencies),
+      'round trip p99 ms': percentile(latencies, 99),
+      'error frames': errors,
+      'CPU s/million delivered': (cpu / Math.max(1, delivered)) * 1e6,
+    };
   },
 };
+
+/**
+ * `clients` clients in `rooms` rooms each send `rate` room.messages a second for `durationMs`:
+ * the messages delivered, the round trips of each client's own messages, the error frames, and
+ * the server CPU seconds spent meanwhile. Switchboard's per-socket limit is raised to
+ * `messagesPerWindow`, so that jitter never drops a message.
+ */
+async function roomTraffic(kind, workers, { clients, rooms, rate, durationMs, messagesPerWindow }) {
+  const target = await startTarget(
+    kind,
+    kind === 'switchboard' ? { WS_MESSAGES_PER_WINDOW: String(messagesPerWindow) } : {},
+  );
+  try {
+    await workers.connect(clients, target.http, { rooms });
+    await workers.all('listen', { event: 'room.message' });
+    const start = proc(target.pid);
+    await workers.all('chat', { rate, durationMs });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the last messages in flight
+    const end = proc(target.pid);
+    const reports = await workers.all('report');
+    return {
+      delivered: sum(reports.map((r) => r.received)),
+      latencies: reports.flatMap((r) => r.latencies),
+      errors: sum(reports.map((r) => r.errors)),
+      cpu: end.cpu - start.cpu,
+    };
+  } finally {
+    await workers.close();
+    await target.stop();
+  }
+}
 
 /**
  * Publishes `broadcasts` ~100-byte events on `publisher`, `concurrency` at a time: to room

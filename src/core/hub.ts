@@ -4,10 +4,11 @@ import type { Connection } from './connection';
 export type AdmissionRefusal = 'capacity' | 'ip_limit' | 'busy';
 
 /**
- * Handshakes in progress at once (from the upgrade to the welcome), at most. Past it an upgrade is refused at once (`503`,
- * `Retry-After`) instead of queueing behind the others: in a reconnect storm, clients that wait
- * for a backlogged instance time out and come back again, and the instance spends its time on
- * handshakes nobody waits for any more. A normal connect rate keeps a few dozen in progress.
+ * Handshakes in progress at once (from the upgrade to the welcome), at most. Past it an upgrade
+ * is refused at once (`503`, `Retry-After`) instead of queueing behind the others: in a reconnect
+ * storm, clients that wait for a backlogged instance time out and come back again, and the
+ * instance spends its time on handshakes nobody waits for any more. A normal connect rate keeps a
+ * few dozen in progress.
  */
 export const MAX_HANDSHAKES_IN_PROGRESS = 256;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { freePort, killAndWait } from './redis';
+import { freePort, killAndWait, redisServerArgs } from './redis';
 
 const run = promisify(execFile);
 
@@ -28,10 +28,7 @@ class ClusterNode {
     const child = spawn(
       'redis-server',
       [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
+        ...redisServerArgs(this.port),
         '--cluster-enabled',
         'yes',
         '--cluster-config-file',
@@ -48,12 +45,6 @@ class ClusterNode {
         join(this.dir, `node-${this.port}.log`),
         '--dir',
         this.dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--loglevel',
-        'warning',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

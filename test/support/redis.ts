@@ -48,22 +48,9 @@ export class RedisServer {
 
   /** Starts (again) on the same port and waits until it answers PING. */
   async resume(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const child = spawn('redis-server', redisServerArgs(this.port), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     this.process = child;
@@ -88,6 +75,22 @@ export class RedisServer {
     this.process = null;
     await killAndWait(child);
   }
+}
+
+/** `redis-server` on `port` of loopback, persisting nothing, logging warnings only. */
+export function redisServerArgs(port: number): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
 }
 
 /** SIGKILLs a child process (if it still runs) and resolves once it has exited. */
