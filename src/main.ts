@@ -74,9 +74,7 @@ async function bootstrap(): Promise<void> {
   // Node's default accept queue (511) overflows when a drained instance's clients all come back
   // at once: the kernel drops their SYNs and they retry after 1, 3, 7 s. The kernel caps this at
   // net.core.somaxconn.
-  await (
-    app.listen as unknown as (port: number, host: string, backlog: number) => Promise<unknown>
-  ).call(app, config.port, config.host, LISTEN_BACKLOG);
+  await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   logger.info(
     {
       url: await app.getUrl(),

@@ -5,13 +5,13 @@ import {
   Injectable,
   UnauthorizedException,
 } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { bearerToken } from '../common/bearer';
 import { AuthService } from './auth.service';
 import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
 
-type AuthedRequest = Request & { session?: Session };
+type AuthedRequest = FastifyRequest & { session?: Session };
 
 /** Requires `Authorization: Bearer <access token>` of a live session; 401 otherwise. */
 @Injectable()

@@ -1,32 +1,38 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { bearerMatches } from '../common/bearer';
 
+const ROUTE = '/api/broadcast';
+
 /**
- * Guards `POST /api/broadcast` ahead of the body parser, in the order a caller must meet them:
- * route enabled (`404` while `BROADCAST_API_KEY` is unset), then the key (`401`), and only then
- * the body (`400` from the validation). An anonymous caller learns nothing of the body's schema,
- * and a body is never parsed for one.
+ * Guards `POST /api/broadcast` ahead of the body parser (a Fastify `onRequest` hook), in the order
+ * a caller must meet them: route enabled (`404` while `BROADCAST_API_KEY` is unset), then the key
+ * (`401`), and only then the body (`400` from the validation). An anonymous caller learns nothing
+ * of the body's schema, and a body is never parsed for one.
  */
-export function broadcastApiGate(apiKey: string | undefined): RequestHandler {
+export function broadcastApiGate(apiKey: string | undefined): onRequestHookHandler {
   const key = apiKey ? Buffer.from(apiKey) : null;
-  return (req: Request, res: Response, next: NextFunction): void => {
+  return (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+    const path = request.url.split('?', 1)[0];
+    if (path !== ROUTE && path !== `${ROUTE}/`) {
+      done();
+      return;
+    }
     if (key === null) {
-      res.status(404).json({
+      void reply.code(404).send({
         statusCode: 404,
         error: 'Not Found',
-        message: `Cannot ${req.method} ${req.originalUrl.split('?')[0]}`,
+        message: `Cannot ${request.method} ${path}`,
       });
       return;
     }
-    if (!bearerMatches(req.headers.authorization, key)) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      res.status(401).json({
+    if (!bearerMatches(request.headers.authorization, key)) {
+      void reply.code(401).header('WWW-Authenticate', 'Bearer').send({
         statusCode: 401,
         error: 'Unauthorized',
         message: 'missing or wrong Authorization: Bearer <BROADCAST_API_KEY>',
       });
       return;
     }
-    next();
+    done();
   };
 }

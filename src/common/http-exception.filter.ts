@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { RetryableHttpException, StoreUnavailableError } from './errors';
 
 /** Seconds a client should wait before retrying while a store is unreachable. */
@@ -9,9 +9,10 @@ const STORE_RETRY_AFTER_S = 2;
 
 /**
  * Nest's default filter, plus `Retry-After` on retryable errors and `503` (instead of `500`) when
- * a shared store cannot be reached: those requests fail closed, and the client may retry. The
- * body parser's own 4xx errors (a body too large, a bad charset) are answered in the same shape
- * as every other error, without the error log and stack trace Nest gives an unknown exception.
+ * a shared store cannot be reached: those requests fail closed, and the client may retry.
+ * Fastify's own 4xx errors (a body too large or malformed, an unsupported content type) are
+ * answered in the same shape as every other error, without the error log and stack trace Nest
+ * gives an unknown exception.
  */
 @Catch()
 export class HttpExceptionFilter extends BaseExceptionFilter {
@@ -22,7 +23,7 @@ export class HttpExceptionFilter extends BaseExceptionFilter {
       super.catch(exception, host);
       return;
     }
-    const response = host.switchToHttp().getResponse<Response>();
+    const response = host.switchToHttp().getResponse<FastifyReply>();
     if (exception instanceof StoreUnavailableError) {
       this.logger.warn({ msg: 'request failed: store unavailable', store: exception.store });
       exception = new RetryableHttpException(
@@ -31,7 +32,7 @@ export class HttpExceptionFilter extends BaseExceptionFilter {
         STORE_RETRY_AFTER_S,
       );
     }
-    const clientStatus = bodyParserStatus(exception);
+    const clientStatus = fastifyClientStatus(exception);
     if (clientStatus !== null) {
       exception = new HttpException(
         {
@@ -43,19 +44,19 @@ export class HttpExceptionFilter extends BaseExceptionFilter {
       );
     }
     if (exception instanceof RetryableHttpException) {
-      response.setHeader('Retry-After', String(exception.retryAfterS));
+      void response.header('Retry-After', String(exception.retryAfterS));
     }
     super.catch(exception, host);
   }
 }
 
-/** The 4xx status of an error from the body parser (`http-errors`, `expose: true`), else null. */
-function bodyParserStatus(exception: unknown): number | null {
-  if (exception instanceof HttpException || typeof exception !== 'object' || exception === null) {
+/** The 4xx status Fastify gave an error of its own (body parsing, routing), else null. */
+function fastifyClientStatus(exception: unknown): number | null {
+  if (exception instanceof HttpException || !(exception instanceof Error)) {
     return null;
   }
-  const { status, expose } = exception as { status?: unknown; expose?: unknown };
-  return typeof status === 'number' && status >= 400 && status < 500 && expose === true
-    ? status
+  const { statusCode } = exception as { statusCode?: unknown };
+  return typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500
+    ? statusCode
     : null;
 }

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Response } from 'express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
 
 /**
  * No inline script or style, nothing from elsewhere; sockets and fetches to this origin only
@@ -27,19 +27,57 @@ function publicDir(): string | undefined {
   );
 }
 
-/** Serves the demo page at `/` and the client SDK at `/sdk/switchboard-client.js`. */
-export function serveDemo(app: NestExpressApplication): void {
+/** The demo's files by extension; anything else in dist/public is not served. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
+  '.png': 'image/png',
+};
+
+/** Every servable file under `dir`, as URL path (`/sdk/switchboard-client.js`) and file path. */
+function files(dir: string, prefix = ''): Array<{ url: string; path: string }> {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      return files(path, `${prefix}/${entry.name}`);
+    }
+    return entry.isFile() && CONTENT_TYPES[extname(entry.name)] !== undefined
+      ? [{ url: `${prefix}/${entry.name}`, path }]
+      : [];
+  });
+}
+
+/**
+ * Serves the demo page at `/` and the client SDK at `/sdk/switchboard-client.js`: the few files
+ * `npm run build` put in dist/public, read once at boot, each on its own GET (and HEAD) route. No
+ * path from a request reaches the file system.
+ */
+export function serveDemo(app: NestFastifyApplication): void {
   const dir = publicDir();
   if (dir === undefined) {
     new Logger('Demo').warn('demo page not built (dist/public is missing): run npm run build');
     return;
   }
-  app.useStaticAssets(dir, {
-    index: 'index.html',
-    setHeaders: (res: Response) => {
-      res.setHeader('Content-Security-Policy', DEMO_CSP);
-      res.setHeader('X-Content-Type-Options', 'nosniff');
-      res.setHeader('Referrer-Policy', 'no-referrer');
-    },
-  });
+  const fastify = app.getHttpAdapter().getInstance();
+  for (const file of files(dir)) {
+    const body = readFileSync(file.path);
+    const headers = {
+      'Content-Type': CONTENT_TYPES[extname(file.path)],
+      'Content-Security-Policy': DEMO_CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      // A rebuilt demo shows at the next load.
+      'Cache-Control': 'no-cache',
+    };
+    const send = (_request: unknown, reply: FastifyReply): FastifyReply =>
+      reply.headers(headers).send(body);
+    fastify.get(file.url, send);
+    if (file.url === '/index.html') {
+      fastify.get('/', send);
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, Headers, Res, UnauthorizedException } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { bearerMatches } from '../common/bearer';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from './metrics.service';
@@ -19,14 +19,15 @@ export class MetricsController {
   @Get()
   async scrape(
     @Headers('authorization') authorization: string | undefined,
-    @Res() res: Response,
+    @Res() reply: FastifyReply,
   ): Promise<void> {
     if (this.token !== null && !bearerMatches(authorization, this.token)) {
       throw new UnauthorizedException('missing or wrong Authorization: Bearer <METRICS_TOKEN>');
     }
-    res.setHeader('Content-Type', this.metrics.registry.contentType);
-    res.setHeader('Cache-Control', 'no-store');
-    // end(), not send(): Express would add a charset to Prometheus' exact content type.
-    res.end(await this.metrics.registry.metrics());
+    const body = await this.metrics.registry.metrics();
+    await reply
+      .header('Content-Type', this.metrics.registry.contentType)
+      .header('Cache-Control', 'no-store')
+      .send(body);
   }
 }

@@ -8,7 +8,7 @@ import {
   type ThrottlerModuleOptions,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { clientIp } from '../common/client-ip';
 import { RetryableHttpException } from '../common/errors';
 import { AppConfig } from '../config/app-config';
@@ -35,7 +35,9 @@ export class HttpThrottlerGuard extends ThrottlerGuard {
     if (session !== undefined) {
       return Promise.resolve(`user:${session.userId}`);
     }
-    return Promise.resolve(`ip:${clientIp(req as unknown as Request, this.config.trustProxy)}`);
+    return Promise.resolve(
+      `ip:${clientIp((req as unknown as FastifyRequest).raw, this.config.trustProxy)}`,
+    );
   }
 
   protected override throwThrottlingException(

@@ -1,5 +1,5 @@
 import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { TicketResponse } from '@app/protocol';
 import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
 import type { Session } from '../core/session';
@@ -23,7 +23,10 @@ export class TicketsController {
   @UseGuards(JwtAuthGuard, HttpThrottlerGuard) // the user first: tickets count per user
   @ThrottledBy(Throttlers.Tickets)
   @Header('Cache-Control', 'no-store')
-  async issue(@CurrentSession() session: Session, @Req() req: Request): Promise<TicketResponse> {
+  async issue(
+    @CurrentSession() session: Session,
+    @Req() req: FastifyRequest,
+  ): Promise<TicketResponse> {
     const origin = req.headers.origin;
     if (origin !== undefined && !this.config.allowedOrigins.has(origin)) {
       // The socket would be refused (403, which a browser cannot read): say why now, readably.
@@ -36,7 +39,7 @@ export class TicketsController {
   }
 
   /** The WebSocket URL as the client reaches this server (behind a trusted proxy, as it says). */
-  private wsBase(req: Request): string {
+  private wsBase(req: FastifyRequest): string {
     const forwardedProto = this.config.trustProxy
       ? String(req.headers['x-forwarded-proto'] ?? '')
           .split(',')[0]

@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
@@ -99,7 +98,7 @@ export async function startApp(
   if (config.redisUrl && waitForRedis) {
     await waitUntil(() => app.get(InstanceLease).synced, 'Redis ready and the lease held');
   }
-  const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
+  const { port } = app.getHttpServer().address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';
   const http = `${scheme}://127.0.0.1:${port}`;
   const ws = `${config.tls ? 'wss' : 'ws'}://127.0.0.1:${port}${config.ws.path}`;
