@@ -8,7 +8,7 @@ import {
   jwtModuleOptions,
   TokenVerifier,
   VERIFIED_TOKEN_MAX_AGE_MS,
-  VERIFIED_TOKENS_KEPT,
+  verifiedTokensKept,
 } from './token-verifier.service';
 
 const SECRET = 'verifier-test-secret-that-is-long-enough-0123';
@@ -73,7 +73,13 @@ describe('TokenVerifier', () => {
 });
 
 describe('TokenVerifier, verified tokens remembered', () => {
-  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '0' });
+  // MAX_CONNECTIONS 1,000: the cache keeps its floor of 10,000 tokens.
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: SECRET,
+    JWT_CLOCK_TOLERANCE_S: '0',
+    MAX_CONNECTIONS: '1000',
+  });
 
   /** A verifier on a clock the test moves, and how often it really verified a signature. */
   function setUp() {
@@ -118,7 +124,7 @@ describe('TokenVerifier, verified tokens remembered', () => {
     expect(verified()).toBe(2);
   });
 
-  it('remembers nothing of a refused token, and at most VERIFIED_TOKENS_KEPT tokens', async () => {
+  it('remembers nothing of a refused token, and at most verifiedTokensKept tokens', async () => {
     const { verifier, verified } = setUp();
     const bad = await sign({ sub: 'cat', exp: now() + 60 }, 'y'.repeat(40));
     await expect(verifier.verify(bad)).rejects.toMatchObject({ failure: 'invalid' });
@@ -128,11 +134,17 @@ describe('TokenVerifier, verified tokens remembered', () => {
     const exp = now() + 600;
     const first = await sign({ sub: 'u0', exp });
     await verifier.verify(first);
-    for (let i = 1; i <= VERIFIED_TOKENS_KEPT; i++) {
+    for (let i = 1; i <= verifiedTokensKept(config); i++) {
       await verifier.verify(await sign({ sub: `u${i}`, exp }));
     }
     const before = verified();
     await verifier.verify(first); // the least recently used went first
     expect(verified()).toBe(before + 1);
+  });
+
+  it('keeps room for twice the connections an instance admits, and 10,000 at least', () => {
+    expect(verifiedTokensKept(config)).toBe(10_000);
+    const big = loadConfig({ NODE_ENV: 'test', JWT_SECRET: SECRET, MAX_CONNECTIONS: '50000' });
+    expect(verifiedTokensKept(big)).toBe(100_000);
   });
 });

@@ -83,8 +83,16 @@ export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
   }
 }
 
-/** Verified tokens remembered, at most (the least recently used go first). */
-export const VERIFIED_TOKENS_KEPT = 10_000;
+/**
+ * Verified tokens remembered, at most (the least recently used go first): twice what the instance
+ * admits (`MAX_CONNECTIONS`), at least 10,000. A reconnect storm brings up to a whole instance's
+ * clients, each retrying with its token in random order: a smaller cache would drop tokens before
+ * their next retry (the storm bench measured 10 % of the instance's CPU in JWT verification with
+ * 10,000 for 19,000 clients). An entry is a hash and a session, a few hundred bytes.
+ */
+export function verifiedTokensKept(config: AppConfig): number {
+  return Math.max(10_000, 2 * config.limits.maxConnections);
+}
 /**
  * A remembered token is verified again after this long at the latest: a key withdrawn from a JWKS
  * stops being honoured within it.
@@ -98,7 +106,7 @@ export const VERIFIED_TOKEN_MAX_AGE_MS = 5 * 60_000;
  * A reconnecting client asks for a ticket with the same token again and again, so a verified
  * token is remembered by its SHA-256 (never the token itself) until its `exp` (with the clock
  * tolerance) or `VERIFIED_TOKEN_MAX_AGE_MS`, whichever comes first, among the last
- * `VERIFIED_TOKENS_KEPT`. Revocation is not this class's: callers check it on every use, cached
+ * `verifiedTokensKept(config)`. Revocation is not this class's: callers check it on every use, cached
  * or not (`AuthService.authenticate`).
  */
 @Injectable()
@@ -106,6 +114,7 @@ export class TokenVerifier {
   private readonly verified = new Map<string, { session: Session; until: number }>();
 
   private readonly toleranceMs: number;
+  private readonly kept: number;
 
   constructor(
     private readonly jwt: JwtService,
@@ -113,6 +122,7 @@ export class TokenVerifier {
     config: AppConfig,
   ) {
     this.toleranceMs = config.jwt.clockToleranceS * 1000;
+    this.kept = verifiedTokensKept(config);
   }
 
   /** @throws TokenError with `expired` or `invalid`. */
@@ -132,7 +142,7 @@ export class TokenVerifier {
       session: { ...session },
       until: Math.min(now + VERIFIED_TOKEN_MAX_AGE_MS, session.expiresAt + this.toleranceMs),
     });
-    if (this.verified.size > VERIFIED_TOKENS_KEPT) {
+    if (this.verified.size > this.kept) {
       this.verified.delete(this.verified.keys().next().value!);
     }
     return session;

@@ -1,4 +1,4 @@
-import type * as Protocol from '@app/protocol';
+import type * as Protocol from '@switchboard/protocol';
 import {
   IsInt,
   IsOptional,
@@ -10,7 +10,7 @@ import {
   ValidateBy,
 } from 'class-validator';
 
-/** Room names: `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$` (SPEC §6). */
+/** Room names: `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$` (docs/protocol.md, Messages). */
 export const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export const MAX_TEXT_LENGTH = 4000;
 const MAX_TOKEN_LENGTH = 8192;
@@ -20,10 +20,16 @@ const roomMessage = {
     'room must be 1-64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit',
 };
 
+/** Whether a text's first UTF-16 unit is a character of its own (no surrogate, no variation selector). */
+function startsPlain(text: string): boolean {
+  const first = text.charCodeAt(0);
+  return (first < 0xd800 || first > 0xdfff) && first !== 0xfe0e && first !== 0xfe0f;
+}
+
 /** `ping` carries no data. */
 export class PingData {}
 
-/** The validation of the protocol's payloads; the shapes themselves come from `@app/protocol`. */
+/** The validation of the protocol's payloads; the shapes themselves come from `@switchboard/protocol`. */
 export class RoomData implements Protocol.RoomData {
   @IsString()
   @Matches(ROOM_NAME, roomMessage)
@@ -78,6 +84,22 @@ export class RoomHistoryData extends RoomData implements Protocol.RoomHistoryReq
 }
 
 export class RoomMessageData implements Protocol.RoomMessageRequest {
+  /**
+   * The decorators' checks without class-validator (a chat's messages are most of what clients
+   * send). `Length` counts a surrogate pair or a variation selector as nothing extra, so a text
+   * whose first unit is one of those is left to the full validation.
+   */
+  static accepts({ room, text }: Record<string, unknown>): boolean {
+    return (
+      typeof room === 'string' &&
+      ROOM_NAME.test(room) &&
+      typeof text === 'string' &&
+      text.length >= 1 &&
+      text.length <= MAX_TEXT_LENGTH &&
+      startsPlain(text)
+    );
+  }
+
   @IsString()
   @Matches(ROOM_NAME, roomMessage)
   room!: string;
