@@ -34,7 +34,7 @@ await build({
     {
       name: 'sdk-as-module',
       setup(builder) {
-        builder.onResolve({ filter: /^@app\/client$/ }, () => ({
+        builder.onResolve({ filter: /^@switchboard\/client$/ }, () => ({
           path: './sdk/switchboard-client.js',
           external: true,
         }));
@@ -43,7 +43,7 @@ await build({
   ],
 });
 
-for (const file of ['index.html', 'style.css']) {
+for (const file of ['index.html', 'style.css', 'favicon.svg']) {
   copyFileSync(join(root, 'src/demo/web', file), join(out, file));
 }
 console.log(`web assets built in ${out}`);

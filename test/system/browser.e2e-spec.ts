@@ -47,8 +47,8 @@ describe('demo page in Chromium', () => {
     await stopRedis();
   });
 
-  async function page(app: TestApp): Promise<Page> {
-    const context = await browser.newContext();
+  async function page(app: TestApp, viewport?: { width: number; height: number }): Promise<Page> {
+    const context = await browser.newContext(viewport ? { viewport } : {});
     contexts.push(context);
     const opened = await context.newPage();
     opened.on('dialog', (dialog) => {
@@ -94,14 +94,98 @@ describe('demo page in Chromium', () => {
     await alice.click('#send button');
     await bob.fill('#text', 'hi Alice 👋');
     await bob.click('#send button');
-    await bob.locator('#messages li').nth(1).waitFor();
+    await bob.locator('#messages li.message').nth(1).waitFor();
     const texts = await bob.locator('#messages li .text').allTextContents();
     expect(texts).toEqual([attack, 'hi Alice 👋']);
     expect(await bob.$$('#messages img')).toHaveLength(0);
-    await alice.locator('#messages li').nth(1).waitFor();
+    await alice.locator('#messages li.message').nth(1).waitFor();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(dialogs).toEqual([]);
+
+    // Alice was there first: she saw Bob join, as a line of its own; every line has its time.
+    expect(await alice.locator('#messages li.notice').allTextContents()).toEqual([
+      expect.stringMatching(/^\d{1,2}:\d{2}.*Bob joined$/),
+    ]);
+    const times = (
+      await Promise.all(
+        (await alice.locator('#messages li time').all()).map((time) =>
+          time.getAttribute('datetime'),
+        ),
+      )
+    ).map((iso) => Date.parse(iso ?? ''));
+    expect(times).toHaveLength(3);
+    expect(times.every((ts) => Math.abs(Date.now() - ts) < 60_000)).toBe(true);
     await alice.screenshot({ path: join(ARTIFACTS, 'chat.png') });
+  });
+
+  it('keeps a typing indicator that came after a message for its full time', async () => {
+    // The indicator shows for 3 s. A message takes it down; the user's next typing must show for
+    // 3 s again, not vanish when the timer of the typing before the message runs out.
+    const erin = await page(a);
+    const frank = await page(b);
+    await signIn(erin, 'Erin');
+    await signIn(frank, 'Frank');
+    await erin.locator('#members li', { hasText: 'Frank' }).waitFor();
+    await frank.type('#text', 'h');
+    await erin.waitForSelector('#typing:text("Frank is typing…")');
+    const firstShown = Date.now();
+    await frank.fill('#text', 'hello');
+    await frank.click('#send button');
+    await erin.waitForSelector('#messages li .text:text("hello")');
+    expect(await erin.textContent('#typing')).toBe('');
+    // The server passes one typing per user and room per 2 s; the page sends one per 1.5 s.
+    await new Promise((resolve) => setTimeout(resolve, firstShown + 2_200 - Date.now()));
+    await frank.type('#text', 'again');
+    await erin.waitForSelector('#typing:text("Frank is typing…")');
+    // Past the first indicator's 3 s: the second one is still up.
+    await new Promise((resolve) => setTimeout(resolve, firstShown + 3_600 - Date.now()));
+    expect(await erin.textContent('#typing')).toBe('Frank is typing…');
+    // …and goes when its own 3 s are up (polled from here: the page's CSP forbids eval).
+    for (const deadline = Date.now() + 5_000; (await erin.textContent('#typing')) !== '';) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
+  it('fits a phone: at 390 px wide nothing is cut off and rooms and members fold into strips', async () => {
+    const phone = await page(b, { width: 390, height: 844 });
+    await signIn(phone, 'Grace Hopper-Phone');
+    for (const room of ['design-reviews', 'incident-42', 'random']) {
+      await phone.fill('#room', room);
+      await phone.click('#join button');
+      await phone.waitForSelector(`#room-title:text("# ${room}")`);
+    }
+    await phone.fill('#text', 'a long line from a phone '.repeat(8));
+    await phone.click('#send button');
+    await phone.locator('#messages li.message').first().waitFor();
+    expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    for (const selector of ['header', '#rooms', '#join', '#messages', '#send', '#members']) {
+      const box = await phone.locator(selector).boundingBox();
+      expect([selector, box !== null && box.x >= 0 && box.x + box.width <= 390]).toEqual([
+        selector,
+        true,
+      ]);
+    }
+    for (const room of await phone.locator('#rooms li').all()) {
+      const box = await room.boundingBox();
+      expect(box !== null && box.x >= 0 && box.x + box.width <= 390).toBe(true);
+    }
+    // One column: the room strip above the conversation, the members below it.
+    const rooms = (await phone.locator('#rooms').boundingBox())!;
+    const conversation = (await phone.locator('#messages').boundingBox())!;
+    const members = (await phone.locator('#members').boundingBox())!;
+    expect(rooms.y).toBeLessThan(conversation.y);
+    expect(members.y).toBeGreaterThan(conversation.y);
+    await phone.screenshot({ path: join(ARTIFACTS, 'phone.png'), fullPage: true });
+  });
+
+  it('has a favicon', async () => {
+    const icon = await fetch(`${a.http}/favicon.svg`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await icon.text()).toMatch(/^<svg/);
+    const linked = await page(a);
+    expect(await linked.getAttribute('link[rel=icon]', 'href')).toBe('/favicon.svg');
   });
 
   it('cannot open a socket from a page served outside ALLOWED_ORIGINS, and says why', async () => {

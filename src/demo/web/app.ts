@@ -2,14 +2,15 @@ import {
   type ConnectionState,
   type RoomMessage,
   type RoomUserData,
+  type ServerMessage,
   ServerMessageType,
   SwitchboardClient,
   type UserInfo,
-} from '@app/client';
+} from '@switchboard/client';
 
 /**
- * The demo: sign in by name (dev tokens), join rooms, chat, see who is here and who is typing.
- * Every piece of user text goes into the page with textContent, never as HTML.
+ * The demo: sign in by name (dev tokens), join rooms, chat, see who is here, who came and went,
+ * and who is typing. Every piece of user text goes into the page with textContent, never as HTML.
  */
 
 const STATE_LABELS: Record<ConnectionState, string> = {
@@ -54,8 +55,13 @@ const ui = {
   members: element('members'),
 };
 
+/** A line of a room's conversation: a message, or a notice that someone joined or left. */
+type Line =
+  | { kind: 'message'; message: RoomMessage; ts: number }
+  | { kind: 'notice'; text: string; ts: number };
+
 interface RoomView {
-  messages: RoomMessage[];
+  lines: Line[];
   members: UserInfo[];
   typing: Map<string, { name: string; timer: number }>;
 }
@@ -150,39 +156,57 @@ async function signIn(user: UserInfo): Promise<void> {
   // Away too long to catch up (or the server lost its history): reload the room's messages.
   client.on('reset', ({ room }) => {
     if (room !== undefined) {
-      view(room).messages = [];
+      view(room).lines = [];
       void loadHistory(room);
     }
   });
-  client.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message) => {
-    view(message.room).messages.push(message);
-    view(message.room).typing.delete(message.from.id);
+  client.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message, frame) => {
+    view(message.room).lines.push({ kind: 'message', message, ts: frame.ts });
+    stopTyping(message.room, message.from.id);
     if (message.room === current) {
       renderMessages();
       renderTyping();
     }
   });
-  client.onEvent<RoomUserData>(
-    ServerMessageType.PresenceJoined,
-    ({ room }) => void refreshMembers(room),
+  client.onEvent<RoomUserData>(ServerMessageType.PresenceJoined, (data, frame) =>
+    notice(data, 'joined', frame),
   );
-  client.onEvent<RoomUserData>(
-    ServerMessageType.PresenceLeft,
-    ({ room }) => void refreshMembers(room),
+  client.onEvent<RoomUserData>(ServerMessageType.PresenceLeft, (data, frame) =>
+    notice(data, 'left', frame),
   );
   client.onEvent<RoomUserData>(ServerMessageType.RoomTyping, ({ room, user }) => {
-    const typing = view(room).typing;
-    window.clearTimeout(typing.get(user.id)?.timer);
-    typing.set(user.id, {
+    stopTyping(room, user.id);
+    view(room).typing.set(user.id, {
       name: user.name,
       timer: window.setTimeout(() => {
-        typing.delete(user.id);
+        view(room).typing.delete(user.id);
         renderTyping();
       }, TYPING_SHOWN_MS),
     });
     renderTyping();
   });
   client.connect();
+}
+
+/** Someone else joined or left a room: a line in the conversation, and the member list again. */
+function notice({ room, user }: RoomUserData, what: 'joined' | 'left', frame: ServerMessage): void {
+  if (user.id !== me?.id) {
+    view(room).lines.push({ kind: 'notice', text: `${user.name} ${what}`, ts: frame.ts });
+    if (room === current) {
+      renderMessages();
+    }
+  }
+  void refreshMembers(room);
+}
+
+/**
+ * Takes a user's typing indicator down, timer included: a timer left running would later take
+ * down the indicator of the user's next typing.
+ */
+function stopTyping(room: string, userId: string): void {
+  const typing = view(room).typing;
+  window.clearTimeout(typing.get(userId)?.timer);
+  typing.delete(userId);
 }
 
 ui.signout.addEventListener('click', () => {
@@ -237,7 +261,7 @@ async function joinRoom(room: string): Promise<void> {
     const joined = await client.join(room);
     view(room).members = joined.members;
     current = room;
-    if (view(room).messages.length === 0 && joined.position !== undefined) {
+    if (view(room).lines.length === 0 && joined.position !== undefined) {
       await loadHistory(room);
     }
     renderRooms();
@@ -249,18 +273,22 @@ async function joinRoom(room: string): Promise<void> {
   }
 }
 
-/** The room's last messages, before those that arrived live meanwhile (each once, by its id). */
+/** The room's last messages, before the lines that arrived live meanwhile (each message once). */
 async function loadHistory(room: string): Promise<void> {
   if (!client) {
     return;
   }
   const { messages } = await client.history(room, { limit: 50 });
-  const earlier = messages
-    .filter((message) => message.type === ServerMessageType.RoomMessage)
-    .map((message) => message.data as RoomMessage);
-  const known = new Set(earlier.map((message) => message.messageId));
-  const live = view(room).messages.filter((message) => !known.has(message.messageId));
-  view(room).messages = [...earlier, ...live];
+  const earlier: Line[] = messages
+    .filter((frame) => frame.type === ServerMessageType.RoomMessage)
+    .map((frame) => ({ kind: 'message', message: frame.data as RoomMessage, ts: frame.ts }));
+  const known = new Set(
+    earlier.map((line) => (line.kind === 'message' ? line.message.messageId : '')),
+  );
+  const live = view(room).lines.filter(
+    (line) => line.kind !== 'message' || !known.has(line.message.messageId),
+  );
+  view(room).lines = [...earlier, ...live];
   if (room === current) {
     renderMessages();
   }
@@ -283,7 +311,7 @@ async function refreshMembers(room: string): Promise<void> {
 function view(room: string): RoomView {
   let found = rooms.get(room);
   if (!found) {
-    found = { messages: [], members: [], typing: new Map() };
+    found = { lines: [], members: [], typing: new Map() };
     rooms.set(room, found);
   }
   return found;
@@ -318,20 +346,36 @@ function renderRooms(): void {
 
 function renderMessages(): void {
   ui.messages.replaceChildren(
-    ...view(current).messages.map((message) => {
+    ...view(current).lines.map((line) => {
       const item = document.createElement('li');
-      item.dataset.messageId = message.messageId;
+      item.className = line.kind;
+      item.append(timeOf(line.ts));
+      if (line.kind === 'notice') {
+        item.append(line.text);
+        return item;
+      }
+      item.dataset.messageId = line.message.messageId;
       const from = document.createElement('span');
       from.className = 'from';
-      from.textContent = message.from.name;
+      from.textContent = line.message.from.name;
       const text = document.createElement('span');
       text.className = 'text';
-      text.textContent = message.text;
+      text.textContent = line.message.text;
       item.append(from, text);
       return item;
     }),
   );
   ui.messages.scrollTop = ui.messages.scrollHeight;
+}
+
+/** `14:05` in the reader's time zone, with the full date and time on hover. */
+function timeOf(ts: number): HTMLTimeElement {
+  const time = document.createElement('time');
+  const date = new Date(ts);
+  time.dateTime = date.toISOString();
+  time.title = date.toLocaleString();
+  time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return time;
 }
 
 function renderMembers(): void {
