@@ -2,21 +2,26 @@
 
 # Build stage: install everything, compile to dist/main.js and the web assets to dist/public.
 # test/docker-build.e2e-spec.ts replays these steps for real (no Docker engine needed).
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY libs/protocol/package.json ./libs/protocol/
+COPY libs/client/package.json ./libs/client/
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY tsconfig.json tsconfig.build.json nest-cli.json webpack.config.js ./
 COPY scripts ./scripts
 COPY src ./src
 COPY libs ./libs
 RUN npm run build
 
 # Runtime stage: production dependencies and the bundle only, as an unprivileged user.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspace packages are compiled into dist/main.js; their manifests only keep npm ci whole.
+COPY libs/protocol/package.json ./libs/protocol/
+COPY libs/client/package.json ./libs/client/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 USER node

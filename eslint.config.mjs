@@ -6,12 +6,13 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     ignores: [
-      'dist/',
+      '**/dist/',
       'coverage/',
       'node_modules/',
       'test-artifacts/',
       'eslint.config.mjs',
       'jest.config.js',
+      'webpack.config.js',
       '.dependency-cruiser.cjs',
     ],
   },

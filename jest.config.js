@@ -10,9 +10,8 @@ const common = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
-    '^@app/protocol$': '<rootDir>/libs/protocol/src',
-    '^@app/protocol/(.*)$': '<rootDir>/libs/protocol/src/$1',
-    '^@app/client$': '<rootDir>/libs/client/src',
+    '^@switchboard/protocol$': '<rootDir>/libs/protocol/src',
+    '^@switchboard/client$': '<rootDir>/libs/client/src',
   },
   testEnvironment: 'node',
 };

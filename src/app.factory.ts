@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { serveApiDocs } from './api-docs';
 import { AppModule, type AppOptions } from './app.module';
 import { broadcastApiGate } from './broadcast/broadcast-api.gate';
 import { jsonTooDeep } from './common/json-depth';
@@ -59,6 +60,9 @@ export async function createApp(
   app.useWebSocketAdapter(new SwitchboardWsAdapter(app));
   if (config.devAuth || config.demo) {
     serveDemo(app);
+  }
+  if (config.nodeEnv === 'development') {
+    serveApiDocs(app);
   }
   return app;
 }

@@ -26,7 +26,7 @@ function configOrExit(): AppConfig {
 }
 
 /**
- * SIGTERM / SIGINT (SPEC §9): readiness 503 and new upgrades refused at once, sockets closed with
+ * SIGTERM / SIGINT (docs/operations.md, Graceful shutdown): readiness 503 and new upgrades refused at once, sockets closed with
  * 1001 spread over SHUTDOWN_DRAIN_MS, stragglers terminated at SHUTDOWN_TIMEOUT_MS, presence and
  * the instance lease removed, Redis quit, exit 0. A second signal exits at once.
  */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import type { DevTokenResponse } from '@app/protocol';
+import type { DevTokenResponse } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
 import { DEV_TOKEN_DEFAULT_TTL_S } from './dev-token.dto';
 

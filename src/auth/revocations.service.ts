@@ -17,7 +17,7 @@ const WRITE_BACK_CONCURRENCY = 200;
 
 /**
  * Revoked sessions: the shared store, plus every revocation this instance has seen, kept in memory
- * until the token would have expired (SPEC §14). Each instance learns of every revocation (from
+ * until the token would have expired (docs/operations.md, Cluster mode). Each instance learns of every revocation (from
  * the bus, and from the store at boot), so that when Redis comes back without its data the
  * revocations are written back, and a revoked session never works again.
  */

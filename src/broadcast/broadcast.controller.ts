@@ -7,7 +7,19 @@ import {
   Post,
   UseGuards,
 } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { RetryableHttpException } from '../common/errors';
+import { HttpErrorBody } from '../common/http-error.dto';
 import { BroadcastRequest } from './broadcast.dto';
 import { BroadcastService, InvalidBroadcastError } from './broadcast.service';
 import { BroadcastUnavailableError } from '../core/broker/broker.interface';
@@ -20,11 +32,33 @@ import { ThrottledBy, Throttlers } from '../rate-limit/rate-limit.module';
  * mounts ahead of the body parser: this handler only ever sees authorized requests, at most
  * `BROADCAST_API_CALLS_PER_SECOND` per calling address per instance (`429` with `Retry-After` beyond).
  */
+@ApiTags('broadcast')
 @Controller('api')
 export class BroadcastController {
   constructor(private readonly broadcast: BroadcastService) {}
 
   @Post('broadcast')
+  @ApiOperation({
+    summary: 'Publishes an event to a user, some users, a room or everyone',
+    description:
+      'For backends that are not Nest modules; the same as BroadcastService. Only while BROADCAST_API_KEY is set.',
+  })
+  @ApiBearerAuth('broadcast-key')
+  @ApiAcceptedResponse({ description: 'Published' })
+  @ApiBadRequestResponse({ description: 'The body names the problem', type: HttpErrorBody })
+  @ApiUnauthorizedResponse({
+    description: 'Missing or wrong BROADCAST_API_KEY',
+    type: HttpErrorBody,
+  })
+  @ApiNotFoundResponse({ description: 'BROADCAST_API_KEY is unset', type: HttpErrorBody })
+  @ApiTooManyRequestsResponse({
+    description: 'More than BROADCAST_API_CALLS_PER_SECOND from this address',
+    type: HttpErrorBody,
+  })
+  @ApiServiceUnavailableResponse({
+    description: 'Redis is unreachable; see Retry-After',
+    type: HttpErrorBody,
+  })
   @HttpCode(HttpStatus.ACCEPTED)
   @UseGuards(HttpThrottlerGuard)
   @ThrottledBy(Throttlers.BroadcastApi)

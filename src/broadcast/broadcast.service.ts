@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CloseCode, RESERVED_EVENT_PREFIXES } from '@app/protocol';
+import { CloseCode, RESERVED_EVENT_PREFIXES } from '@switchboard/protocol';
 import { type BroadcastTarget, MetricsService } from '../metrics/metrics.service';
 import { roomFrame, serverFrame } from '../core/frames';
 import { ALL_CHANNEL, Node, roomChannel, userChannel } from '../core/node';

@@ -22,7 +22,7 @@ function problem(env: Record<string, string>): ConfigError {
 }
 
 describe('loadConfig', () => {
-  it('has the SPEC defaults in development', () => {
+  it('has the documented defaults in development', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 3000,

@@ -1,5 +1,5 @@
-import { CloseCode } from '@app/protocol';
-import type { StreamPosition } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
+import type { StreamPosition } from '@switchboard/protocol';
 import type { Session } from './session';
 import type { MetricsService } from '../metrics/metrics.service';
 import { FloodGuard } from './flood-guard';

@@ -1,4 +1,4 @@
-import { type ErrorCode, ServerMessageType } from '@app/protocol';
+import { type ErrorCode, ServerMessageType } from '@switchboard/protocol';
 
 /** Serializes a server → client frame: `{ type, id?, data?, ts }`. */
 export function serverFrame(type: string, data?: unknown, id?: string): string {

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { unitKit } from '../../test/support/unit-kit';
 import { BroadcastUnavailableError, type Broker } from './broker/broker.interface';
 import { Hub } from './hub';

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ServerMessage, StreamPosition, StreamRecovery } from '@app/protocol';
+import type { ServerMessage, StreamPosition, StreamRecovery } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Connection } from './connection';

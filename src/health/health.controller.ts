@@ -1,8 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { RedisHealthIndicator } from './redis.health';
 import { WsHealthIndicator } from './ws.health';
 
+@ApiTags('operations')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -13,6 +15,7 @@ export class HealthController {
 
   /** `200` while the process serves requests. Never depends on Redis. */
   @Get('live')
+  @ApiOperation({ summary: 'Liveness: 200 while the process serves' })
   @HealthCheck()
   live() {
     return this.health.check([]);
@@ -20,6 +23,9 @@ export class HealthController {
 
   /** `200` when Redis (if configured) answers and the instance is not draining; `503` otherwise. */
   @Get('ready')
+  @ApiOperation({
+    summary: 'Readiness: 200 when Redis answers and the instance is not draining, else 503',
+  })
   @HealthCheck()
   ready() {
     return this.health.check([

@@ -1,10 +1,19 @@
 import { Controller, Get, Headers, Res, UnauthorizedException } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { HttpErrorBody } from '../common/http-error.dto';
 import { bearerMatches } from '../common/bearer';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from './metrics.service';
 
 /** `GET /metrics` in the Prometheus text format; behind `METRICS_TOKEN` when it is set. */
+@ApiTags('operations')
 @Controller('metrics')
 export class MetricsController {
   private readonly token: Buffer | null;
@@ -17,6 +26,16 @@ export class MetricsController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Prometheus metrics (text format)' })
+  @ApiBearerAuth('metrics-token')
+  @ApiOkResponse({
+    description: 'The Prometheus text exposition format',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiUnauthorizedResponse({
+    description: 'METRICS_TOKEN is set and was not sent',
+    type: HttpErrorBody,
+  })
   async scrape(
     @Headers('authorization') authorization: string | undefined,
     @Res() reply: FastifyReply,

@@ -1,9 +1,9 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CLIENT_MESSAGE_TYPES, CloseCode } from '@app/protocol';
+import { CLIENT_MESSAGE_TYPES, CloseCode } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
 
-/** The `outcome` label of `ws_connections_total` (SPEC §8). */
+/** The `outcome` label of `ws_connections_total` (docs/operations.md, Metrics). */
 export type ConnectionOutcome =
   | 'accepted'
   | 'unauthorized'
@@ -29,7 +29,7 @@ const KNOWN_CLOSE_CODES = new Set<number>([...Object.values(CloseCode), 1005]);
 const SPIKE_WINDOW_S = 10;
 
 /**
- * Every metric of SPEC §8, on a registry of this application's own (so that two apps in one
+ * Every metric of docs/operations.md (Metrics), on a registry of this application's own (so that two apps in one
  * process do not share counters). Hot paths count into plain numbers; the counters catch up when
  * Prometheus scrapes.
  */

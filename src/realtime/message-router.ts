@@ -6,7 +6,7 @@ import {
   ErrorCode,
   MAX_MESSAGE_ID_LENGTH,
   ServerMessageType,
-} from '@app/protocol';
+} from '@switchboard/protocol';
 import { BroadcastUnavailableError } from '../core/broker/broker.interface';
 import { StoreUnavailableError } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
@@ -41,7 +41,7 @@ interface Route<T extends object> {
 }
 
 /**
- * Everything a connected client can say (SPEC §6). Each text frame passes the flood guard, then
+ * Everything a connected client can say (docs/protocol.md, Messages). Each text frame passes the flood guard, then
  * the envelope and its type's DTO are validated, then its handler runs; a socket's messages are
  * handled one at a time, in order. Every refusal is an `error` frame; only floods, repeated errors
  * and internal failures close the socket.

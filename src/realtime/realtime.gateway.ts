@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { type BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
 import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { CloseCode, ServerMessageType, type WelcomeData } from '@app/protocol';
+import { CloseCode, ServerMessageType, type WelcomeData } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
 import { Connection } from '../core/connection';
 import { serverFrame } from '../core/frames';

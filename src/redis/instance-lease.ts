@@ -80,7 +80,7 @@ export type ResyncListener = (options: { announce: boolean }) => Promise<void>;
 export type PurgeListener = (deadInstanceId: string) => Promise<void>;
 
 /**
- * This instance's membership of the cluster, and what follows from it (SPEC §5 leases, §14).
+ * This instance's membership of the cluster, and what follows from it (docs/operations.md, Cluster mode).
  *
  * - Every `WS_HEARTBEAT_MS / 4` the instance renews its lease, with a lifetime of 1.5 ×
  *   `WS_HEARTBEAT_MS`, in one sorted set of every instance.

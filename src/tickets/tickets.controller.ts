@@ -1,13 +1,26 @@
 import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import type { TicketResponse } from '@app/protocol';
+import type { TicketResponse } from '@switchboard/protocol';
 import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
 import type { Session } from '../core/session';
 import { AppConfig } from '../config/app-config';
 import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
 import { ThrottledBy, Throttlers } from '../rate-limit/rate-limit.module';
+import { HttpErrorBody } from '../common/http-error.dto';
+import { TicketResponseBody } from './ticket.dto';
 import { TicketsService } from './tickets.service';
 
+@ApiTags('auth')
 @Controller('auth')
 export class TicketsController {
   constructor(
@@ -20,6 +33,28 @@ export class TicketsController {
    * is on an origin outside `ALLOWED_ORIGINS` gets `403`, naming its origin.
    */
   @Post('ws-ticket')
+  @ApiOperation({
+    summary: 'Trades an access token for a single-use WebSocket ticket',
+    description: "Open the answer's url within expiresIn seconds; the ticket works once.",
+  })
+  @ApiBearerAuth('access-token')
+  @ApiCreatedResponse({ type: TicketResponseBody })
+  @ApiUnauthorizedResponse({
+    description: 'Missing, invalid, expired or revoked access token',
+    type: HttpErrorBody,
+  })
+  @ApiForbiddenResponse({
+    description: "The page's origin is not in ALLOWED_ORIGINS",
+    type: HttpErrorBody,
+  })
+  @ApiTooManyRequestsResponse({
+    description: 'More than TICKETS_PER_MINUTE for this user; see Retry-After',
+    type: HttpErrorBody,
+  })
+  @ApiServiceUnavailableResponse({
+    description: 'The ticket store (Redis) is unreachable; see Retry-After',
+    type: HttpErrorBody,
+  })
   @UseGuards(JwtAuthGuard, HttpThrottlerGuard) // the user first: tickets count per user
   @ThrottledBy(Throttlers.Tickets)
   @Header('Cache-Control', 'no-store')

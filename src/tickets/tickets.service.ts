@@ -8,7 +8,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { InstanceLease } from '../redis/instance-lease';
 import { type TicketClaims, TicketStore } from './ticket-store.interface';
 
-/** 256 bits from the CSPRNG; the SPEC asks for at least 128. */
+/** 256 bits from the CSPRNG; the protocol promises at least 128. */
 const TICKET_BYTES = 32;
 /** A ticket is at most this long, so a longer query value is refused before hashing. */
 const MAX_TICKET_LENGTH = 128;

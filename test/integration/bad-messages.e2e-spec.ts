@@ -1,4 +1,4 @@
-import { CloseCode, type ErrorData } from '@app/protocol';
+import { CloseCode, type ErrorData } from '@switchboard/protocol';
 import { startApp, type TestApp } from '../support/app';
 import { RawWebSocket } from '../support/raw-ws';
 import { suiteRedis, testPrefix } from '../support/redis';

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import { type ServerMessage, SwitchboardClient, type WebSocketFactory } from '@app/client';
-import { CloseCode } from '@app/protocol';
+import { type ServerMessage, SwitchboardClient, type WebSocketFactory } from '@switchboard/client';
+import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { suiteRedis, testPrefix } from '../support/redis';

@@ -1,12 +1,16 @@
 import WebSocket from 'ws';
-import { type ConnectionState, SwitchboardClient, type WebSocketFactory } from '@app/client';
-import { CloseCode } from '@app/protocol';
+import {
+  type ConnectionState,
+  SwitchboardClient,
+  type WebSocketFactory,
+} from '@switchboard/client';
+import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
 import { TcpProxy } from '../support/tcp-proxy';
 
-/** The SDK against a real server: every close code of SPEC §7 drives the documented reaction. */
+/** The SDK against a real server: every close code of docs/protocol.md drives the documented reaction. */
 describe('client SDK', () => {
   let app: TestApp;
   const clients: SwitchboardClient[] = [];
@@ -90,6 +94,23 @@ describe('client SDK', () => {
     await open(h);
     expect(h.states).toEqual(['connecting', 'open']);
     expect(h.client.welcome?.user.id).toBe(h.userId);
+  });
+
+  it('holds a request made while connecting until it is open: connect(), then await join()', async () => {
+    const h = harness();
+    h.client.connect();
+    expect(h.client.state).toBe('connecting');
+    const joined = await h.client.join('early-room');
+    expect(joined.room).toBe('early-room');
+    expect(h.client.joinedRooms).toEqual(['early-room']);
+  });
+
+  it('refuses a request at once before connect() and after close()', async () => {
+    const h = harness();
+    await expect(h.client.join('lobby')).rejects.toThrow(/not connected \(state: idle\)/);
+    await open(h);
+    h.client.close();
+    await expect(h.client.join('lobby')).rejects.toThrow(/not connected \(state: closed\)/);
   });
 
   it('stops on 1000 from the server', async () => {

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { Hub } from '../../src/core/hub';
 import { startApp, type TestApp, waitUntil } from '../support/app';
@@ -8,7 +8,7 @@ import { connected, type TestClient } from '../support/ws-client';
 
 /**
  * Metrics and logs record the close code the server sent, not the 1006 that a client which never
- * answers the close leaves behind; codes outside the protocol's list count as `other` (SPEC §14).
+ * answers the close leaves behind; codes outside the protocol's list count as `other` (docs/operations.md, Cluster mode).
  */
 describe('recorded close codes', () => {
   let app: TestApp;

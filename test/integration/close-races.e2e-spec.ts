@@ -6,8 +6,8 @@ import { suiteRedis, testPrefix } from '../support/redis';
 import { connected, type TestClient } from '../support/ws-client';
 
 /**
- * A socket that closes while its messages are still being handled leaves nothing behind (SPEC
- * §14): no room membership, presence entry, subscription, or hub index entry, whether the close
+ * A socket that closes while its messages are still being handled leaves nothing behind
+ * (docs/architecture.md): no room membership, presence entry, subscription, or hub index entry, whether the close
  * comes before, during or after each await of the handlers.
  */
 describe.each([

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { Broker } from '../../src/core/broker/broker.interface';
 import { startApp, type TestApp, waitUntil } from '../support/app';
@@ -8,7 +8,7 @@ import { testPrefix } from '../support/redis';
 import { connected, type TestClient, TestClient as Client, within } from '../support/ws-client';
 
 /**
- * Two real instances sharing one real Redis behave as one (SPEC §4, §5 rows 6–8, §8): on one
+ * Two real instances sharing one real Redis behave as one (docs/protocol.md, handshake rows 6–8; docs/operations.md): on one
  * Redis server, and on a Redis Cluster of three masters with sharded pub/sub.
  */
 describe.each(REDIS_MODES)('cluster mode: two instances, %s Redis', (mode) => {

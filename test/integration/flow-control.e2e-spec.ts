@@ -1,9 +1,9 @@
-import { CloseCode, type ErrorData } from '@app/protocol';
+import { CloseCode, type ErrorData } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { startApp, type TestApp } from '../support/app';
 import { connected, type TestClient, within } from '../support/ws-client';
 
-describe('flow control (SPEC §6, §7)', () => {
+describe('flow control', () => {
   let app: TestApp;
   const clients: TestClient[] = [];
   let seq = 0;

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { AuthService } from '../../src/auth/auth.service';
 import { RevocationStore } from '../../src/auth/revocation-store.interface';
 import { Hub } from '../../src/core/hub';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { Hub } from '../../src/core/hub';
 import { SkewedClock, startApp, TEST_ORIGIN, type TestApp } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
@@ -34,8 +34,8 @@ async function rawUpgrade(
   return received;
 }
 
-/** SPEC §5: every row of the handshake table, in order, as a plain `ws` client sees it. */
-describe('WebSocket handshake (SPEC §5)', () => {
+/** docs/protocol.md: every row of the handshake table, in order, as a plain `ws` client sees it. */
+describe('WebSocket handshake', () => {
   let app: TestApp;
   const clients: TestClient[] = [];
   const open = (url: string, options?: ConstructorParameters<typeof TestClient>[1]): TestClient => {
@@ -226,7 +226,7 @@ describe('WebSocket handshake (SPEC §5)', () => {
   });
 });
 
-describe('WebSocket handshake limits (SPEC §5 rows 3, 4, 5, 7)', () => {
+describe('WebSocket handshake limits (rows 3, 4, 5, 7)', () => {
   const clients: TestClient[] = [];
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
 

@@ -11,7 +11,7 @@ async function probe(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-/** Liveness and readiness (SPEC §4) with Redis up, Redis stopped, and during a drain. */
+/** Liveness and readiness (docs/protocol.md, HTTP API) with Redis up, Redis stopped, and during a drain. */
 describe('health probes', () => {
   let redis: RedisServer;
   let app: TestApp;

@@ -17,7 +17,7 @@ const BAD_BODIES: Array<[string, string, number]> = [
   ['a body over 16 KiB', `{"userId":"${'a'.repeat(17_000)}"}`, 413],
 ];
 
-/** Hostile bodies on every JSON route: a clear 4xx, never a 500 or an error log (SPEC §4). */
+/** Hostile bodies on every JSON route: a clear 4xx, never a 500 or an error log (docs/protocol.md, HTTP API). */
 describe('HTTP input', () => {
   let app: TestApp;
   beforeAll(async () => {

@@ -1,8 +1,8 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { startApp } from '../support/app';
 import { connected, TestClient, within } from '../support/ws-client';
 
-describe('logs (SPEC §8)', () => {
+describe('logs (docs/operations.md, Metrics)', () => {
   it('log accepts and closes as JSON lines, and never a ticket, token, Authorization or Cookie', async () => {
     const app = await startApp({ LOG_LEVEL: 'trace' });
     const secrets: string[] = [];

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
@@ -8,7 +8,7 @@ import { connected, TestClient, within } from '../support/ws-client';
 const TOKEN = 'metrics-token-0123456789';
 
 /** Drive real traffic, scrape /metrics, and check every counter moved by exactly what was done. */
-describe('Prometheus metrics (SPEC §8)', () => {
+describe('Prometheus metrics (docs/operations.md, Metrics)', () => {
   let app: TestApp;
   const scrapeNow = () => scrape(app.http, TOKEN);
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import type { ServerMessage, StreamPosition } from '@app/protocol';
+import type { ServerMessage, StreamPosition } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { SkewedClock, startApp, type TestApp } from '../support/app';
 import { type RedisBackend, startBackend } from '../support/backends';

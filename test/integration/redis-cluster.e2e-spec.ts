@@ -1,4 +1,4 @@
-import type { ServerMessage } from '@app/protocol';
+import type { ServerMessage } from '@switchboard/protocol';
 import { RedisConnections } from '../../src/redis/redis.connections';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { type RedisBackend, startBackend } from '../support/backends';

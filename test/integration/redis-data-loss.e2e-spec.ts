@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import { SwitchboardClient, type WebSocketFactory } from '@app/client';
-import { CloseCode } from '@app/protocol';
+import { SwitchboardClient, type WebSocketFactory } from '@switchboard/client';
+import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../src/redis/instance-lease';
@@ -14,7 +14,7 @@ const SECRET = 'data-loss-test-secret-that-is-long-enough-012';
 /**
  * Redis that comes back without its data (a restart without persistence, as the test's
  * redis-server runs): each instance writes back its connections, presence and the revocations it
- * has seen, and is unready and issues no ticket until it has (SPEC §14). Also the other side of
+ * has seen, and is unready and issues no ticket until it has (docs/operations.md, Cluster mode). Also the other side of
  * the lease: the members of a SIGKILLed instance are announced as gone, once.
  */
 describe('Redis data loss', () => {

@@ -1,4 +1,4 @@
-import type { UserInfo } from '@app/protocol';
+import type { UserInfo } from '@switchboard/protocol';
 import type { Session } from '../../src/core/session';
 import { BroadcastService } from '../../src/broadcast/broadcast.service';
 import { RoomPolicy } from '../../src/realtime/rooms/room-policy';
@@ -15,7 +15,7 @@ interface RoomMessage {
 
 const SECRET = 'rooms-test-secret-that-is-long-enough-0123456789';
 
-/** Rooms, presence and typing across two instances on one Redis, or on a Redis Cluster (SPEC §6). */
+/** Rooms, presence and typing across two instances on one Redis, or on a Redis Cluster (docs/protocol.md, Messages). */
 describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
   let a: TestApp;
   let b: TestApp;

@@ -1,4 +1,4 @@
-import { CloseCode, type ErrorData } from '@app/protocol';
+import { CloseCode, type ErrorData } from '@switchboard/protocol';
 import { SkewedClock, startApp, type TestApp } from '../support/app';
 import { hsToken } from '../support/jwt';
 import { connected, type TestClient, within } from '../support/ws-client';
@@ -30,7 +30,7 @@ function useApp(env: Record<string, string>) {
   };
 }
 
-/** Session lifecycle with short-lived tokens (SPEC §6 session.*, §7 4002). */
+/** Session lifecycle with short-lived tokens (docs/protocol.md: session.* messages, close 4002). */
 describe('session lifecycle', () => {
   const { booted, clock, appSeconds, connect } = useApp({ JWT_CLOCK_TOLERANCE_S: '0' });
   /** Long enough for the scheduler to have run a few ticks. */

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
-import type { DevTokenResponse, TicketResponse } from '@app/protocol';
+import type { DevTokenResponse, TicketResponse } from '@switchboard/protocol';
 import { createApp } from '../../src/app.factory';
 import type { AppConfig, Timings } from '../../src/config/app-config';
 import { Clock } from '../../src/config/clock';

@@ -7,7 +7,7 @@ import type {
   StreamPosition,
   UserInfo,
   WelcomeData,
-} from '@app/protocol';
+} from '@switchboard/protocol';
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 

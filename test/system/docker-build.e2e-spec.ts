@@ -8,7 +8,7 @@ import { spawnServer } from '../support/server-process';
 const ROOT = join(__dirname, '..', '..');
 
 /**
- * The image builds and runs (SPEC §10). There is no Docker engine here, so the test replays the
+ * The image builds and runs (docs/operations.md, Deployment). There is no Docker engine here, so the test replays the
  * Dockerfile itself: each stage in a directory of its own, copying exactly what its COPY lines
  * name (less .dockerignore) and running its RUN lines. A file the build needs but the Dockerfile
  * does not copy fails here as it would in `docker build`.

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { Nginx } from '../support/nginx';
 import { RedisServer, testPrefix } from '../support/redis';
 import { type ServerProcess, spawnServer } from '../support/server-process';

@@ -1,4 +1,4 @@
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import Redis from 'ioredis';
 import { hsToken } from '../support/jwt';
 import { suiteRedis, testPrefix } from '../support/redis';
@@ -10,7 +10,7 @@ const CLIENTS = 200;
 const DRAIN_MS = 2000;
 const TIMEOUT_MS = 6000;
 
-/** SIGTERM on the built server (SPEC §9), with 200 real clients. */
+/** SIGTERM on the built server (docs/operations.md, Graceful shutdown), with 200 real clients. */
 describe('graceful shutdown', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     '%s drains: 1001 spread over the window, 503 for newcomers, exit 0',

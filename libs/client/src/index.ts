@@ -25,4 +25,4 @@ export {
   type StreamPosition,
   type UserInfo,
   type WelcomeData,
-} from '@app/protocol';
+} from '@switchboard/protocol';

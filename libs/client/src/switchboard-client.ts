@@ -14,7 +14,7 @@ import {
   type StreamRecovery,
   type TicketResponse,
   type WelcomeData,
-} from '@app/protocol';
+} from '@switchboard/protocol';
 import { Backoff } from './backoff';
 import {
   type ClientEvents,
@@ -44,7 +44,7 @@ type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
 
 /**
  * A Switchboard connection that keeps itself alive: it trades an access token for a ticket,
- * connects, answers every close code as SPEC §7 says (reconnect with jittered backoff, new
+ * connects, answers every close code as docs/sdk.md says (reconnect with jittered backoff, new
  * ticket, fresh token, wait, or stop), detects dead links with application pings, and re-joins
  * its rooms after a reconnect.
  *
@@ -154,8 +154,15 @@ export class SwitchboardClient {
     return true;
   }
 
-  /** Sends a message with an id and resolves with the reply's data; rejects on an `error` reply. */
+  /**
+   * Sends a message with an id and resolves with the reply's data; rejects on an `error` reply.
+   * While the client is connecting (or reconnecting), the request waits for the connection, so
+   * `connect()` then `await join(room)` works; it gives up after `requestTimeoutMs`.
+   */
   request<T = unknown>(type: string, data?: object): Promise<T> {
+    if (this.state === 'connecting' || this.state === 'reconnecting') {
+      return this.opened().then(() => this.request<T>(type, data));
+    }
     if (this.state !== 'open' || this.socket === null) {
       return Promise.reject(new Error(`not connected (state: ${this.state})`));
     }
@@ -506,6 +513,33 @@ export class SwitchboardClient {
       pending.reject(new Error(message));
       this.pending.delete(id);
     }
+  }
+
+  /** Resolves when the client is next open; rejects if it stops first or takes too long. */
+  private opened(): Promise<void> {
+    const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      const settle = (error: Error | null): void => {
+        clearTimeout(timer);
+        off();
+        if (error === null) {
+          resolve();
+        } else {
+          reject(error);
+        }
+      };
+      const timer = setTimeout(
+        () => settle(new Error(`not connected within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const off = this.on('state', (state) => {
+        if (state === 'open') {
+          settle(null);
+        } else if (state !== 'connecting' && state !== 'reconnecting') {
+          settle(new Error(`not connected (state: ${state})`));
+        }
+      });
+    });
   }
 
   private setState(state: ConnectionState): void {

@@ -1,4 +1,4 @@
-import type { ErrorData, RoomMessageData, ServerMessage, WelcomeData } from '@app/protocol';
+import type { ErrorData, RoomMessageData, ServerMessage, WelcomeData } from '@switchboard/protocol';
 
 /** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
 export interface WebSocketLike {

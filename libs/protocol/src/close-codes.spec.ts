@@ -1,7 +1,7 @@
 import { closeAction, CloseCode, retryAfterReason, retryAfterSeconds } from './close-codes';
 
 describe('close codes', () => {
-  it('map to the client reactions of SPEC §7', () => {
+  it('map to the client reactions of docs/sdk.md', () => {
     expect(closeAction(CloseCode.Normal)).toBe('none');
     expect(closeAction(CloseCode.GoingAway)).toBe('reconnect');
     expect(closeAction(CloseCode.Unauthorized)).toBe('new-ticket');

@@ -1,5 +1,5 @@
 /**
- * WebSocket close codes used by Switchboard (SPEC §7). The SDK's reaction to each code is part of
+ * WebSocket close codes used by Switchboard (docs/protocol.md, Close codes). The SDK's reaction to each code is part of
  * the contract: see {@link CLOSE_CODE_ACTIONS}.
  */
 export const CloseCode = {
@@ -37,7 +37,7 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-/** What a client should do after a close code (the "client SDK does" column of SPEC §7). */
+/** What a client should do after a close code (docs/sdk.md, what the SDK does on each close). */
 export type CloseAction =
   'none' | 'reconnect' | 'new-ticket' | 'refresh-token' | 'signed-out' | 'replaced' | 'wait';
 

@@ -1,4 +1,4 @@
-/** Codes carried by `error` frames (SPEC §6). An error frame never closes the socket by itself. */
+/** Codes carried by `error` frames (docs/protocol.md, Messages). An error frame never closes the socket by itself. */
 export const ErrorCode = {
   BadJson: 'bad_json',
   BadEnvelope: 'bad_envelope',
@@ -7,7 +7,7 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   NotMember: 'not_member',
   RateLimited: 'rate_limited',
-  /** A shared store (Redis) is unreachable; retry after `retryAfterMs`. Not in SPEC §6's list. */
+  /** A shared store (Redis) is unreachable; retry after `retryAfterMs`. A code of Switchboard's own, beyond the usual set. */
   Unavailable: 'unavailable',
 } as const;
 

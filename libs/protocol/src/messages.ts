@@ -24,7 +24,7 @@ export interface ServerMessage<T = unknown> {
 
 export const MAX_MESSAGE_ID_LENGTH = 64;
 
-/** Client message types (SPEC §6). */
+/** Client message types (docs/protocol.md, Messages). */
 export const ClientMessageType = {
   Ping: 'ping',
   RoomJoin: 'room.join',
@@ -39,7 +39,7 @@ export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMe
 /** Every client message type, e.g. for bounded metric labels. */
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = Object.values(ClientMessageType);
 
-/** Server message types (SPEC §6). Application events use any other name. */
+/** Server message types (docs/protocol.md, Messages). Application events use any other name. */
 export const ServerMessageType = {
   Welcome: 'welcome',
   Pong: 'pong',

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { inBatches } from '../../common/batches';
 import { AppConfig } from '../../config/app-config';
 import { Instance } from '../../config/instance';

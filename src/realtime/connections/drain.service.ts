@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { AppConfig } from '../../config/app-config';
 import { Hub } from '../../core/hub';
 
@@ -7,7 +7,7 @@ import { Hub } from '../../core/hub';
 const TICK_MS = 10;
 
 /**
- * The socket side of a graceful shutdown (SPEC §9): stop admitting, close every socket with `1001`
+ * The socket side of a graceful shutdown (docs/operations.md, Graceful shutdown): stop admitting, close every socket with `1001`
  * spread evenly over `SHUTDOWN_DRAIN_MS` (so that clients do not all reconnect at once), and
  * terminate whatever is still open at the deadline.
  */

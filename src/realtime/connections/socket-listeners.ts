@@ -1,5 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import type { Connection } from '../../core/connection';
 
 const CONNECTION = Symbol('connection');

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { signDevToken } from '../../auth/dev-token.service';
 import { unitKit } from '../../../test/support/unit-kit';
 import { type HandshakeDecision, WsGuard } from './ws.guard';

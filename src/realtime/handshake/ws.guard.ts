@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CloseCode, retryAfterReason, type StreamPosition } from '@app/protocol';
+import { CloseCode, retryAfterReason, type StreamPosition } from '@switchboard/protocol';
 import { AuthService } from '../../auth/auth.service';
 import type { Session } from '../../core/session';
 import { TokenError } from '../../auth/token.errors';
@@ -15,7 +15,7 @@ import { TicketsService } from '../../tickets/tickets.service';
 import { type Admission, Hub } from '../../core/hub';
 import { parseSince } from '../../core/streams';
 
-/** How a handshake ended: the `outcome` label of `ws_connections_total` (SPEC §8). */
+/** How a handshake ended: the `outcome` label of `ws_connections_total` (docs/operations.md, Metrics). */
 export type HandshakeOutcome = ConnectionOutcome;
 
 /** The handshake ends before the upgrade with an HTTP status. */
@@ -49,7 +49,7 @@ const MINUTE_MS = 60_000;
 const BUSY_RETRY_AFTER_S = 5;
 
 /**
- * Decides every WebSocket upgrade, in the order of SPEC §5: path, origin, capacity, IP limit,
+ * Decides every WebSocket upgrade, in the order of docs/protocol.md (How a connection is authenticated): path, origin, capacity, IP limit,
  * credentials (ticket or Bearer JWT), connect attempts, session state. The per-user limit (row 8)
  * is applied by the gateway once the socket is accepted. Never throws.
  */

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@app/protocol';
+import type { ErrorCode } from '@switchboard/protocol';
 
 /** A request the server refuses; answered with an `error` frame, the socket stays open. */
 export class ClientError extends Error {

@@ -1,4 +1,4 @@
-import type { UserInfo } from '@app/protocol';
+import type { UserInfo } from '@switchboard/protocol';
 import type { PresenceMember, PresenceStore, PurgedMember } from './presence-store.interface';
 
 /** In-process presence for the embedded (single-instance) mode. */

@@ -1,4 +1,4 @@
-import type { UserInfo } from '@app/protocol';
+import type { UserInfo } from '@switchboard/protocol';
 
 export interface PresenceMember {
   userId: string;

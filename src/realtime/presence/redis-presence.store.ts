@@ -1,4 +1,4 @@
-import type { UserInfo } from '@app/protocol';
+import type { UserInfo } from '@switchboard/protocol';
 import type { Result } from 'ioredis';
 import { INDEX_COUNT, InstanceLease } from '../../redis/instance-lease';
 import type { RedisConnections } from '../../redis/redis.connections';

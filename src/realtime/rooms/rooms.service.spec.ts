@@ -1,4 +1,4 @@
-import { ErrorCode } from '@app/protocol';
+import { ErrorCode } from '@switchboard/protocol';
 import { unitKit } from '../../../test/support/unit-kit';
 import { ConnectionClosedError } from '../../core/connection';
 import { ClientError } from '../messages/client-error';

@@ -16,7 +16,7 @@ import {
   ServerMessageType,
   type StreamPosition,
   type UserInfo,
-} from '@app/protocol';
+} from '@switchboard/protocol';
 import { Node, roomChannel } from '../../core/node';
 import { sanitizeText } from '../../common/sanitize';
 import { Instance } from '../../config/instance';

@@ -1,5 +1,10 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { CloseCode, ErrorCode, ServerMessageType, type SessionExpiryData } from '@app/protocol';
+import {
+  CloseCode,
+  ErrorCode,
+  ServerMessageType,
+  type SessionExpiryData,
+} from '@switchboard/protocol';
 import { AuthService } from '../../auth/auth.service';
 import { AppConfig } from '../../config/app-config';
 import { Clock } from '../../config/clock';

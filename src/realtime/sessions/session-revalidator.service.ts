@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { CloseCode } from '@app/protocol';
+import { CloseCode } from '@switchboard/protocol';
 import { AuthService } from '../../auth/auth.service';
 import { AppConfig } from '../../config/app-config';
 import { Hub } from '../../core/hub';
