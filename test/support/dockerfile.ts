@@ -96,7 +96,12 @@ export function replayDockerfile(context: string, into: string): Map<string, str
         case 'RUN': {
           const result = spawnSync('sh', ['-c', args], {
             cwd: inImage('.'),
-            env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+            env: {
+              PATH: process.env.PATH ?? '',
+              HOME: process.env.HOME ?? '/tmp',
+              ...trust(),
+              ...env,
+            },
             encoding: 'utf8',
           });
           if (result.status !== 0) {
@@ -126,5 +131,18 @@ function readIgnore(context: string): Set<string> {
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line !== '' && !line.startsWith('#') && !/[*?]/.test(line)),
+  );
+}
+
+/**
+ * The machine's extra certificate authorities, as a build behind a TLS-inspecting proxy passes
+ * them in (a build argument): Node's own CA list does not have them, and a Node that does not read
+ * the system's store (the npm registry's Node 24, unlike Debian's Node 20) cannot reach the
+ * registry without them.
+ */
+function trust(): Record<string, string> {
+  const names = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'npm_config_cafile'];
+  return Object.fromEntries(
+    names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
   );
 }
