@@ -35,6 +35,8 @@ for (const name of packages) {
       logLevel: 'warning',
     });
   }
-  execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
   console.log(`@switchboard/${name} built in libs/${name}/dist`);
 }
