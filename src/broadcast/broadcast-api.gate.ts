@@ -12,7 +12,8 @@ const ROUTE = '/api/broadcast';
 export function broadcastApiGate(apiKey: string | undefined): onRequestHookHandler {
   const key = apiKey ? Buffer.from(apiKey) : null;
   return (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
-    const path = request.url.split('?', 1)[0];
+    // Every request passes here (the ticket route on the connect path too): the cheap test first.
+    const path = request.url.startsWith(ROUTE) ? request.url.split('?', 1)[0] : '';
     if (path !== ROUTE && path !== `${ROUTE}/`) {
       done();
       return;
