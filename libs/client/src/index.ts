@@ -4,6 +4,7 @@ export {
   type ClientEvents,
   type ClientOptions,
   type ConnectionState,
+  type ReconnectingInfo,
   type RoomMessage,
   SwitchboardError,
   type WebSocketFactory,

@@ -1,5 +1,5 @@
+import WebSocket from 'ws';
 import { SwitchboardClient } from './switchboard-client';
-import type { WebSocketFactory } from './types';
 
 /**
  * Reconnect timing, with fake timers. The ticket request fails at the network level, so no socket
@@ -16,7 +16,7 @@ describe('SwitchboardClient reconnect timing', () => {
     const client = new SwitchboardClient({
       url: 'http://127.0.0.1:9',
       getAccessToken: () => 'token',
-      WebSocket: class {} as unknown as WebSocketFactory,
+      WebSocket,
       fetch: () => {
         attempts.push(Date.now() - start);
         return Promise.reject(new Error('connection refused'));
@@ -38,7 +38,7 @@ describe('SwitchboardClient reconnect timing', () => {
     const client = new SwitchboardClient({
       url: 'http://127.0.0.1:9',
       getAccessToken: () => 'token',
-      WebSocket: class {} as unknown as WebSocketFactory,
+      WebSocket,
       fetch: () => {
         asked += 1;
         return Promise.resolve(
@@ -55,5 +55,62 @@ describe('SwitchboardClient reconnect timing', () => {
     expect(stopped).toEqual([{ state: 'closed', message: 'origin not allowed' }]);
     expect(asked).toBe(1);
     expect(client.state).toBe('closed');
+  });
+
+  it('fails a request waiting for the connection as soon as the next attempt would come too late', async () => {
+    const client = new SwitchboardClient({
+      url: 'http://127.0.0.1:9',
+      getAccessToken: () => 'token',
+      WebSocket,
+      fetch: () =>
+        Promise.resolve(new Response('busy', { status: 503, headers: { 'retry-after': '30' } })),
+    });
+    client.connect();
+    const asked = Date.now();
+    const joined = client.join('lobby');
+    const failed = expect(joined).rejects.toThrow(
+      /^ticket request refused \(503, retry after 30 s\)$/,
+    );
+    await jest.advanceTimersByTimeAsync(0);
+    await failed;
+    expect(Date.now() - asked).toBe(0);
+    expect(client.state).toBe('reconnecting');
+    client.close();
+  });
+
+  it('keeps a request waiting while a retry can still make it, then says why it gave up', async () => {
+    const client = new SwitchboardClient({
+      url: 'http://127.0.0.1:9',
+      getAccessToken: () => 'token',
+      WebSocket,
+      fetch: () => Promise.reject(new Error('connection refused')),
+      backoff: { random: () => 0.999999 },
+    });
+    client.connect();
+    const asked = Date.now();
+    let failedAt = 0;
+    const joined = client.join('lobby').finally(() => (failedAt = Date.now() - asked));
+    const failed = expect(joined).rejects.toThrow(/^ticket request failed: connection refused$/);
+    await jest.advanceTimersByTimeAsync(10_000);
+    await failed;
+    // Attempts at 0, 1, 3 and 7 s; the next one (15 s) would come after the 10 s deadline.
+    expect(failedAt).toBe(999 + 1999 + 3999);
+    client.close();
+  });
+
+  it('fails a waiting request with the reason the client stopped', async () => {
+    const client = new SwitchboardClient({
+      url: 'http://127.0.0.1:9',
+      getAccessToken: () => 'token',
+      WebSocket,
+      fetch: () => Promise.resolve(new Response('{}', { status: 401 })),
+    });
+    client.connect();
+    const joined = client.join('lobby');
+    const failed = expect(joined).rejects.toThrow(
+      'not connected (state: signed-out): the access token was refused',
+    );
+    await jest.advanceTimersByTimeAsync(0);
+    await failed;
   });
 });

@@ -16,10 +16,13 @@ import {
   type WelcomeData,
 } from '@switchboard/protocol';
 import { Backoff } from './backoff';
+import { describeClose } from './close-messages';
+import { reconnectInMs, retryAfterMs, TICKET_MARGIN_MS } from './retry-hints';
 import {
   type ClientEvents,
   type ClientOptions,
   type ConnectionState,
+  type ReconnectingInfo,
   SwitchboardError,
   type WebSocketFactory,
   type WebSocketLike,
@@ -29,6 +32,12 @@ import {
 const MAX_TICKET_FAILURES = 3;
 const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** How long a connection must stay open before the backoff starts over. */
+const DEFAULT_RESET_AFTER_MS = 10_000;
+/** The most jitter added on top of a server's retry hint (at most a tenth of the hint). */
+const HINT_JITTER_MS = 1_000;
+/** Back `online`, the next attempt comes within this long (jittered: a whole office comes back). */
+const ONLINE_JITTER_MS = 1_000;
 /** The close code this client uses when it abandons a dead link. */
 const DEAD_LINK = 4000;
 /** The key of the user's own stream among the streams the client tracks (rooms use their name). */
@@ -40,7 +49,39 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** A request waiting for the connection to open, until `deadline` (epoch ms). */
+interface Waiter {
+  deadline: number;
+  settle(error: Error | null): void;
+}
+
 type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
+
+/** An upgrade the server answered with an HTTP status instead of `101` (seen only in Node's `ws`). */
+interface UpgradeRefusal {
+  status: number;
+  hintMs: number | null;
+}
+
+/** What `ws` adds to the WebSocket API; the browser's WebSocket has none of it. */
+interface NodeWebSocket {
+  on(
+    event: 'unexpected-response',
+    listener: (request: unknown, response: UpgradeResponse) => void,
+  ): unknown;
+  terminate(): void;
+}
+
+interface UpgradeResponse {
+  statusCode?: number;
+  headers?: Record<string, string | string[] | undefined>;
+}
+
+/** The window's `online` event, where there is a window. */
+interface OnlineEvents {
+  addEventListener?(type: 'online', listener: () => void): void;
+  removeEventListener?(type: 'online', listener: () => void): void;
+}
 
 /**
  * A Switchboard connection that keeps itself alive: it trades an access token for a ticket,
@@ -65,6 +106,9 @@ export class SwitchboardClient {
   /** The last position seen of each stream: the user's own (OWN_STREAM) and each joined room's. */
   private readonly positions = new Map<string, StreamPosition>();
   private readonly pending = new Map<string, Pending>();
+  private readonly waiters = new Set<Waiter>();
+  /** Why the last connection attempt failed, until one succeeds. */
+  private lastFailure: string | null = null;
   private readonly eventHandlers = new Map<
     string,
     Set<(data: unknown, message: ServerMessage) => void>
@@ -78,6 +122,7 @@ export class SwitchboardClient {
     recovered: new Set(),
     reset: new Set(),
     stopped: new Set(),
+    reconnecting: new Set(),
   };
   private socket: WebSocketLike | null = null;
   private ticketFailures = 0;
@@ -87,6 +132,19 @@ export class SwitchboardClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private pongTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Resets the backoff once the connection has stayed open long enough. */
+  private stableTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Retries since the connection was last stable (the `reconnecting` event's `attempt`). */
+  private attempt = 0;
+  /** When the pending retry fires (epoch ms), and the earliest a server hint allows one. */
+  private retryAt = 0;
+  private notBefore = 0;
+  /** The last ticket while it may still be redeemed: an upgrade refused before `open` keeps it. */
+  private ticket: { url: string; validUntil: number } | null = null;
+  private socketOpened = false;
+  private refusal: UpgradeRefusal | null = null;
+  private readonly random: () => number;
+  private readonly onOnline = (): void => this.online();
 
   constructor(private readonly options: ClientOptions) {
     const globals = globalThis as { WebSocket?: WebSocketFactory; fetch?: typeof fetch };
@@ -100,6 +158,7 @@ export class SwitchboardClient {
     this.WebSocketImpl = WebSocketImpl;
     this.fetchImpl = fetchImpl.bind(globalThis);
     this.backoff = new Backoff(options.backoff);
+    this.random = options.backoff?.random ?? Math.random;
   }
 
   /** Starts connecting (and keeps the connection up until `close()` or a stopping close code). */
@@ -109,9 +168,28 @@ export class SwitchboardClient {
     }
     this.stopped = false;
     this.ticketFailures = 0;
+    this.lastFailure = null;
     this.backoff.reset();
+    this.attempt = 0;
+    this.notBefore = 0;
+    this.ticket = null;
+    (globalThis as OnlineEvents).addEventListener?.('online', this.onOnline);
     this.setState('connecting');
     void this.open();
+  }
+
+  /**
+   * While waiting to reconnect: cancels the wait and tries at once (a user's "retry now"), server
+   * hints included. Returns false, doing nothing, when the client is not waiting.
+   */
+  retryNow(): boolean {
+    if (this.reconnectTimer === null || this.stopped) {
+      return false;
+    }
+    this.clearReconnect();
+    this.notBefore = 0;
+    void this.open();
+    return true;
   }
 
   /** After `replaced`: connect again, replacing the other tab or device in turn. */
@@ -157,7 +235,9 @@ export class SwitchboardClient {
   /**
    * Sends a message with an id and resolves with the reply's data; rejects on an `error` reply.
    * While the client is connecting (or reconnecting), the request waits for the connection, so
-   * `connect()` then `await join(room)` works; it gives up after `requestTimeoutMs`.
+   * `connect()` then `await join(room)` works. It fails with the reason the connection failed
+   * (`connection refused: too many connection attempts (4029, retry after 12 s)`) as soon as the
+   * next attempt would come after `requestTimeoutMs`, or when the client stops.
    */
   request<T = unknown>(type: string, data?: object): Promise<T> {
     if (this.state === 'connecting' || this.state === 'reconnecting') {
@@ -241,18 +321,35 @@ export class SwitchboardClient {
 
   private async open(): Promise<void> {
     let url: string | null;
-    try {
-      url = await this.ticketUrl();
-    } catch {
-      // The network or the server failed: retried with backoff, like a dropped socket.
-      this.scheduleReconnect(this.backoff.next());
-      return;
+    if (this.ticket !== null && Date.now() < this.ticket.validUntil) {
+      url = this.ticket.url; // the last upgrade was refused before open: its ticket is unspent
+    } else {
+      this.ticket = null;
+      try {
+        url = await this.ticketUrl();
+      } catch (error) {
+        // The network or the server failed: retried with backoff, like a dropped socket.
+        this.retry(
+          'ticket failed',
+          `ticket request failed: ${error instanceof Error ? error.message : String(error)}`,
+          null,
+        );
+        return;
+      }
     }
     if (url === null || this.stopped) {
       return;
     }
     const socket = new this.WebSocketImpl(secureIfPageIs(url));
     this.socket = socket;
+    this.socketOpened = false;
+    this.refusal = null;
+    socket.onopen = () => {
+      if (socket === this.socket) {
+        this.socketOpened = true;
+      }
+    };
+    this.watchRefusal(socket);
     socket.onmessage = (event) => this.receive(socket, event.data);
     socket.onclose = (event) => this.closed(socket, event.code, event.reason);
     socket.onerror = () => undefined; // a close event always follows
@@ -271,12 +368,14 @@ export class SwitchboardClient {
         },
       );
       if (response.status === 201) {
-        const { url } = (await response.json()) as TicketResponse;
+        const { url, expiresIn } = (await response.json()) as TicketResponse;
         const own = this.positions.get(OWN_STREAM);
         // Not a secret: where the client stands in its own stream, to get what it missed.
-        return own?.epoch
+        const full = own?.epoch
           ? `${url}&since=${encodeURIComponent(`${own.epoch}:${own.offset}`)}`
           : url;
+        this.ticket = { url: full, validUntil: Date.now() + expiresIn * 1000 - TICKET_MARGIN_MS };
+        return full;
       }
       if (response.status === 401 && attempt === 0) {
         this.wantFreshToken = true;
@@ -291,9 +390,14 @@ export class SwitchboardClient {
         this.stop('closed', await refusalMessage(response));
         return null;
       }
-      const retryAfter = Number(response.headers.get('retry-after'));
-      const delay = retryAfter > 0 ? retryAfter * 1000 : this.backoff.next();
-      this.scheduleReconnect(delay);
+      const hintMs = retryAfterMs(response.headers.get('retry-after'), await jsonBody(response));
+      this.retry(
+        `ticket ${response.status}`,
+        hintMs === null
+          ? `ticket request refused (${response.status})`
+          : `ticket request refused (${response.status}, retry after ${Math.ceil(hintMs / 1000)} s)`,
+        hintMs,
+      );
       return null;
     }
     return null;
@@ -316,9 +420,12 @@ export class SwitchboardClient {
       this.welcome = message.data as WelcomeData;
       this.track(OWN_STREAM, this.welcome, this.positions.has(OWN_STREAM));
       this.ticketFailures = 0;
-      this.backoff.reset();
+      this.ticket = null;
+      this.startStableTimer();
       this.startPinging();
+      this.lastFailure = null;
       this.setState('open');
+      this.settleWaiters(null);
       this.emit('welcome', this.welcome);
       void this.rejoin();
     } else if (message.type === ServerMessageType.Pong && this.pongTimer !== null) {
@@ -345,9 +452,19 @@ export class SwitchboardClient {
     if (socket !== this.socket) {
       return;
     }
+    const failure = describeClose(code, reason, this.state === 'open');
+    // A browser sees an upgrade refused with an HTTP status (503: draining, overloaded) only as a
+    // 1006 before open; such a refusal leaves the ticket unspent, so the next attempt reuses it.
+    const upgradeFailed = code === CloseCode.Abnormal && !this.socketOpened;
+    const refusal = this.refusal;
+    this.refusal = null;
+    if (!upgradeFailed) {
+      this.ticket = null;
+    }
     this.socket = null;
+    this.clearStableTimer();
     this.stopPinging();
-    this.rejectPending('connection closed');
+    this.rejectPending(failure);
     this.emit('close', { code, reason });
     if (this.stopped) {
       return;
@@ -358,19 +475,31 @@ export class SwitchboardClient {
         this.stop('closed', `closed by the server: ${reason || code}`, code);
         return;
       case 'reconnect':
-        this.scheduleReconnect(this.backoff.next());
+        if (refusal !== null) {
+          this.retry(
+            `upgrade ${refusal.status}`,
+            refusal.hintMs === null
+              ? `connection refused: upgrade refused (${refusal.status})`
+              : `connection refused: upgrade refused (${refusal.status}, retry after ${Math.ceil(refusal.hintMs / 1000)} s)`,
+            refusal.hintMs,
+          );
+        } else if (upgradeFailed) {
+          this.retry('upgrade failed', failure, null);
+        } else {
+          this.retry(closeReason(code, reason), failure, reconnectInMs(reason));
+        }
         return;
       case 'new-ticket':
         this.ticketFailures += 1;
         if (this.ticketFailures >= MAX_TICKET_FAILURES) {
           this.stop('closed', `tickets refused ${MAX_TICKET_FAILURES} times in a row (4001)`, code);
         } else {
-          this.scheduleReconnect(this.backoff.next());
+          this.retry(closeReason(code, reason), failure, null);
         }
         return;
       case 'refresh-token':
         this.wantFreshToken = true;
-        this.scheduleReconnect(0);
+        this.scheduleReconnect(0, failure, closeReason(code, reason));
         return;
       case 'signed-out':
         this.stop('signed-out', reason || 'session revoked', code);
@@ -380,7 +509,7 @@ export class SwitchboardClient {
         return;
       case 'wait': {
         const seconds = retryAfterSeconds(reason);
-        this.scheduleReconnect(seconds === null ? this.backoff.next() : seconds * 1000);
+        this.retry(closeReason(code, reason), failure, seconds === null ? null : seconds * 1000);
         return;
       }
       default: {
@@ -390,16 +519,105 @@ export class SwitchboardClient {
     }
   }
 
-  private scheduleReconnect(delayMs: number): void {
+  /**
+   * Tries again after the server's hint (`hintMs`, plus a little jitter) when it gave one, else
+   * after the next backoff delay. Every unhinted failure widens the backoff: the sequence (ticket,
+   * upgrade, welcome, rejoin) backs off as a whole until a connection stays up. A hint does not
+   * widen it: the server sized it to its backlog, and a client whose window had widened on hinted
+   * refusals sat out up to 30 s after the server had room again (the storm's tail, measured in
+   * docs/BENCHMARKS.md).
+   */
+  private retry(reason: string, failure: string, hintMs: number | null): void {
+    this.notBefore = hintMs === null ? 0 : Date.now() + hintMs;
+    const delayMs =
+      hintMs === null
+        ? this.backoff.next()
+        : hintMs + Math.floor(this.random() * Math.min(HINT_JITTER_MS, hintMs / 10));
+    this.scheduleReconnect(delayMs, failure, reason);
+  }
+
+  /**
+   * Tries again in `delayMs`. `failure` says why the last attempt failed: a request waiting for the
+   * connection fails with it now if the next attempt would come after the request's deadline.
+   */
+  private scheduleReconnect(delayMs: number, failure: string, reason: string): void {
     if (this.stopped) {
       return;
     }
+    this.lastFailure = failure;
+    this.attempt += 1;
     this.setState('reconnecting');
+    this.wait(delayMs, reason);
+  }
+
+  private wait(delayMs: number, reason: string): void {
+    this.retryAt = Date.now() + delayMs;
+    for (const waiter of [...this.waiters]) {
+      if (waiter.deadline < this.retryAt) {
+        waiter.settle(new Error(this.lastFailure ?? reason));
+      }
+    }
     this.clearReconnect();
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.open();
     }, delayMs);
+    const info: ReconnectingInfo = { attempt: this.attempt, delayMs, reason };
+    this.emit('reconnecting', info);
+  }
+
+  /**
+   * The browser is back online: the network was the trouble, so waiting out the backoff only
+   * delays the user. Tries again soon (jittered), but not before a server's hint allows.
+   */
+  private online(): void {
+    if (this.reconnectTimer === null || this.stopped) {
+      return;
+    }
+    const now = Date.now();
+    const delayMs = Math.max(Math.floor(this.random() * ONLINE_JITTER_MS), this.notBefore - now);
+    if (now + delayMs < this.retryAt) {
+      this.wait(delayMs, 'online');
+    }
+  }
+
+  private startStableTimer(): void {
+    this.clearStableTimer();
+    this.stableTimer = setTimeout(() => {
+      this.stableTimer = null;
+      this.backoff.reset();
+      this.attempt = 0;
+    }, this.options.backoff?.resetAfterMs ?? DEFAULT_RESET_AFTER_MS);
+  }
+
+  private clearStableTimer(): void {
+    if (this.stableTimer !== null) {
+      clearTimeout(this.stableTimer);
+      this.stableTimer = null;
+    }
+  }
+
+  /**
+   * Node's `ws` reports an upgrade answered with an HTTP status through `unexpected-response`,
+   * where the `Retry-After` can be read; the socket is then closed as a 1006 before open, as a
+   * browser's would be.
+   */
+  private watchRefusal(socket: WebSocketLike): void {
+    const node = socket as unknown as Partial<NodeWebSocket>;
+    if (typeof node.on !== 'function' || typeof node.terminate !== 'function') {
+      return;
+    }
+    const terminate = node.terminate.bind(node);
+    node.on('unexpected-response', (_request, response) => {
+      const header = response.headers?.['retry-after'];
+      if (socket === this.socket) {
+        this.refusal = {
+          status: response.statusCode ?? 0,
+          hintMs: retryAfterMs(Array.isArray(header) ? header[0] : header),
+        };
+      }
+      terminate();
+    });
   }
 
   /**
@@ -494,9 +712,12 @@ export class SwitchboardClient {
   private stop(state: ConnectionState, message: string, code?: number): void {
     this.stopped = true;
     this.clearReconnect();
+    this.clearStableTimer();
     this.stopPinging();
+    (globalThis as OnlineEvents).removeEventListener?.('online', this.onOnline);
     this.rejectPending(message);
     this.setState(state);
+    this.settleWaiters(new Error(`not connected (state: ${state}): ${message}`));
     this.emit('stopped', { state, code, message });
   }
 
@@ -515,31 +736,37 @@ export class SwitchboardClient {
     }
   }
 
-  /** Resolves when the client is next open; rejects if it stops first or takes too long. */
+  /**
+   * Resolves when the client is next open. Rejects when it stops, when an attempt fails and the
+   * next one would come too late, or after `requestTimeoutMs`, saying why the last attempt failed.
+   */
   private opened(): Promise<void> {
     const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const settle = (error: Error | null): void => {
-        clearTimeout(timer);
-        off();
-        if (error === null) {
-          resolve();
-        } else {
-          reject(error);
-        }
+      const waiter: Waiter = {
+        deadline: Date.now() + timeoutMs,
+        settle: (error) => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          if (error === null) {
+            resolve();
+          } else {
+            reject(error);
+          }
+        },
       };
-      const timer = setTimeout(
-        () => settle(new Error(`not connected within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      const off = this.on('state', (state) => {
-        if (state === 'open') {
-          settle(null);
-        } else if (state !== 'connecting' && state !== 'reconnecting') {
-          settle(new Error(`not connected (state: ${state})`));
-        }
-      });
+      const timer = setTimeout(() => {
+        const why = this.lastFailure === null ? '' : `: ${this.lastFailure}`;
+        waiter.settle(new Error(`not connected within ${timeoutMs} ms${why}`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
     });
+  }
+
+  private settleWaiters(error: Error | null): void {
+    for (const waiter of [...this.waiters]) {
+      waiter.settle(error);
+    }
   }
 
   private setState(state: ConnectionState): void {
@@ -562,6 +789,20 @@ function secureIfPageIs(url: string): string {
   return page?.protocol === 'https:' && url.startsWith('ws://')
     ? `wss://${url.slice('ws://'.length)}`
     : url;
+}
+
+/** A close as the `reconnecting` event reports it: `1001 reconnect in 4310 ms`, or `1011`. */
+function closeReason(code: number, reason: string): string {
+  return reason ? `${code} ${reason}` : String(code);
+}
+
+/** A refusal's JSON body (`{ retryAfterMs }`), or null when it has none. */
+async function jsonBody(response: Response): Promise<unknown> {
+  try {
+    return JSON.parse(await response.text()) as unknown;
+  } catch {
+    return null; // Not JSON (a proxy's page): the Retry-After header, if any, is the hint.
+  }
 }
 
 /** The `message` of a Nest error body, or the status line. */

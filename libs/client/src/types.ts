@@ -1,16 +1,27 @@
 import type { ErrorData, RoomMessageData, ServerMessage, WelcomeData } from '@switchboard/protocol';
 
-/** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+/**
+ * An event handler slot. The browser and `ws` declare their handlers with richer event types than
+ * the client reads; their parameters are compared bivariantly (as a method's are), so both
+ * classes fit without a cast, and the client's handlers still type-check against what it reads.
+ */
+type EventHandler<E> = { handle(event: E): void }['handle'];
+
+/**
+ * The subset of the WebSocket API the client uses, as a structure: the browser's `WebSocket`, or
+ * `ws`'s in Node, fits it as it is (the SDK does not depend on `ws` or its types).
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: EventHandler<unknown> | null;
+  onmessage: EventHandler<{ data: unknown }> | null;
+  onclose: EventHandler<{ code: number; reason: string }> | null;
+  onerror: EventHandler<unknown> | null;
 }
 
+/** A WebSocket class: `globalThis.WebSocket`, or `import WebSocket from 'ws'`. */
 export type WebSocketFactory = new (url: string) => WebSocketLike;
 
 export type ConnectionState =
@@ -24,7 +35,10 @@ export interface ClientOptions {
    * after the server said the session expired (`4002` or a `401`): return a fresh token then.
    */
   getAccessToken(context: { refresh: boolean }): string | Promise<string>;
-  /** The WebSocket class. @default globalThis.WebSocket (pass `ws`'s in Node < 22) */
+  /**
+   * The WebSocket class: in Node 20, `ws`'s (`import WebSocket from 'ws'`).
+   * @default globalThis.WebSocket
+   */
   WebSocket?: WebSocketFactory;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -32,8 +46,13 @@ export interface ClientOptions {
   pingIntervalMs?: number;
   /** A ping not answered within this long means the link is dead. @default 10000 */
   pongTimeoutMs?: number;
-  /** Reconnect backoff. @default first retry within 1 s, at most 30 s */
-  backoff?: { initialMs?: number; maxMs?: number; random?: () => number };
+  /**
+   * Reconnect backoff: exponential with full jitter over the whole sequence (ticket, upgrade,
+   * welcome, rejoin). The attempt count starts over only once a connection has stayed open
+   * `resetAfterMs`, so a socket that opens and closes at once keeps backing off.
+   * @default first retry within 1 s, at most 30 s, reset after 10000 ms open
+   */
+  backoff?: { initialMs?: number; maxMs?: number; random?: () => number; resetAfterMs?: number };
   /** How long a request (join, refresh, …) waits for its reply. @default 10000 */
   requestTimeoutMs?: number;
 }
@@ -57,8 +76,22 @@ export interface ClientEvents {
    * reload that state another way, e.g. `history()` for a room.
    */
   reset: (reset: { room?: string }) => void;
+  /**
+   * The client waits `delayMs` before its next attempt (`attempt`: 1 for the first retry since
+   * the connection was last stable). `reason` says why, in short: `1001 reconnect in 4310 ms`,
+   * `4029 retry after 12 s`, `ticket 503`, `ticket failed`, `upgrade failed`, `online`.
+   * `retryNow()` cuts the wait short.
+   */
+  reconnecting: (info: ReconnectingInfo) => void;
   /** The client stopped for good: `closed`, `signed-out`, `replaced`, or too many ticket failures. */
   stopped: (reason: { state: ConnectionState; code?: number; message: string }) => void;
+}
+
+/** What the `reconnecting` event reports. */
+export interface ReconnectingInfo {
+  attempt: number;
+  delayMs: number;
+  reason: string;
 }
 
 /** A `room.message` frame's data (the protocol's `RoomMessageData`). */

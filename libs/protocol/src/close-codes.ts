@@ -37,6 +37,37 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/**
+ * The fixed close reasons the server sends, next to their codes; the two that carry a time are
+ * built and read by the functions below (`retry after N s`, `reconnect in N ms`).
+ */
+export const CloseReason = {
+  /** With 1003. */
+  BinaryFrame: 'binary frames are not supported',
+  /** With 1008: more than twice `WS_MESSAGES_PER_WINDOW`. */
+  MessageRate: 'message rate exceeded',
+  /** With 1008: the tenth error in a window. */
+  TooManyErrors: 'too many errors',
+  /** With 1011. */
+  InternalError: 'internal error',
+  /** With 4001. */
+  MissingTicket: 'missing ticket',
+  /** With 4001. */
+  TicketRejected: 'invalid, expired or used ticket',
+  /** With 4001: a Bearer token that does not verify. */
+  TokenRejected: 'invalid access token',
+  /** With 4002. */
+  SessionExpired: 'session expired',
+  /** With 4003. */
+  SessionRevoked: 'session revoked',
+  /** With 4008. */
+  SlowConsumer: 'slow consumer',
+  /** With 4009. */
+  Replaced: 'replaced by a newer connection',
+} as const;
+
+export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
+
 /** What a client should do after a close code (docs/sdk.md, what the SDK does on each close). */
 export type CloseAction =
   'none' | 'reconnect' | 'new-ticket' | 'refresh-token' | 'signed-out' | 'replaced' | 'wait';
@@ -73,4 +104,15 @@ export function retryAfterSeconds(reason: string): number | null {
 /** Builds the `4029` close reason. */
 export function retryAfterReason(seconds: number): string {
   return `retry after ${Math.max(1, Math.ceil(seconds))} s`;
+}
+
+/** Builds a drain's `1001` close reason: `reconnect in <ms>`. */
+export function reconnectReason(delayMs: number): string {
+  return `reconnect in ${Math.max(0, Math.round(delayMs))} ms`;
+}
+
+/** Parses the delay out of a `1001` reason (`reconnect in 4310 ms`); null when absent. */
+export function reconnectInMs(reason: string): number | null {
+  const match = /^reconnect in (\d+) ms$/.exec(reason);
+  return match ? Number(match[1]) : null;
 }
