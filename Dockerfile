@@ -7,6 +7,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY libs/protocol/package.json ./libs/protocol/
 COPY libs/client/package.json ./libs/client/
+COPY libs/nest/package.json ./libs/nest/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json webpack.config.js ./
 COPY scripts ./scripts
@@ -22,6 +23,7 @@ COPY package.json package-lock.json ./
 # The workspace packages are compiled into dist/main.js; their manifests only keep npm ci whole.
 COPY libs/protocol/package.json ./libs/protocol/
 COPY libs/client/package.json ./libs/client/
+COPY libs/nest/package.json ./libs/nest/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 USER node

@@ -53,6 +53,20 @@ export default tseslint.config(
         TextEncoder: 'readonly',
         fetch: 'readonly',
         Response: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+      },
+    },
+  },
+  {
+    // The examples' own tsconfig resolves @switchboard/nest to its built dist/, which a fresh
+    // clone does not have yet; linted here, they resolve it to its sources like the rest.
+    files: ['examples/**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: './tsconfig.json',
+        tsconfigRootDir: import.meta.dirname,
       },
     },
   },

@@ -12,8 +12,11 @@ const common = {
   moduleNameMapper: {
     '^@switchboard/protocol$': '<rootDir>/libs/protocol/src',
     '^@switchboard/client$': '<rootDir>/libs/client/src',
+    '^@switchboard/nest$': '<rootDir>/libs/nest/src',
   },
   testEnvironment: 'node',
+  // Nest's `Logger` outside an app writes to a capture, not between the results.
+  setupFiles: ['<rootDir>/test/support/framework-logs.ts'],
 };
 
 module.exports = {

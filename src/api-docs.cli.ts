@@ -4,10 +4,15 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { OPENAPI_FILE, openApiDocument } from './api-docs';
 import { createApp } from './app.factory';
-import { loadConfig } from './config/config.schema';
+import { loadConfig } from '@switchboard/nest';
 
 async function main(): Promise<void> {
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'error' });
+  // Every route that can exist: the broadcast API is registered only with a key.
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'error',
+    BROADCAST_API_KEY: 'x'.repeat(32),
+  });
   const app = await createApp(config, pino({ level: 'error' }));
   await app.init();
   const document = openApiDocument(app);

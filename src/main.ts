@@ -1,11 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { createApp } from './app.factory';
-import type { AppConfig } from './config/app-config';
-import { ConfigError } from './config/config.error';
-import { loadConfig } from './config/config.schema';
-import { createLogger } from './logging/logger';
-import { DrainService } from './realtime/connections/drain.service';
+import {
+  type AppConfig,
+  ConfigError,
+  createLogger,
+  DrainService,
+  loadConfig,
+} from '@switchboard/nest';
 
 /** The accept queue asked of the kernel (see `listen` below). */
 const LISTEN_BACKLOG = 4096;

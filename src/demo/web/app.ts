@@ -1,5 +1,6 @@
 import {
   type ConnectionState,
+  type ReconnectingInfo,
   type RoomMessage,
   type RoomUserData,
   type ServerMessage,
@@ -41,6 +42,9 @@ const ui = {
   banner: element('banner'),
   bannerText: element('banner-text'),
   takeover: element<HTMLButtonElement>('takeover'),
+  reconnect: element('reconnect'),
+  reconnectIn: element('reconnect-in'),
+  retryNow: element<HTMLButtonElement>('retry-now'),
   signin: element<HTMLFormElement>('signin'),
   name: element<HTMLInputElement>('name'),
   chat: element('chat'),
@@ -70,6 +74,8 @@ let client: SwitchboardClient | null = null;
 let me: UserInfo | null = null;
 let current = '';
 let lastTypingSent = 0;
+/** Counts the reconnect line down each second while the client waits to try again. */
+let countdown: number | undefined;
 const rooms = new Map<string, RoomView>();
 
 // Theme: the saved choice, else the system's.
@@ -137,6 +143,7 @@ async function signIn(user: UserInfo): Promise<void> {
     getAccessToken: async ({ refresh }) => (refresh ? (token = await devToken(user)) : token),
   });
   client.on('state', renderState);
+  client.on('reconnecting', showReconnect);
   client.on('welcome', () => {
     hideBanner();
     if (client?.joinedRooms.length === 0) {
@@ -221,6 +228,10 @@ ui.signout.addEventListener('click', () => {
   ui.who.textContent = '';
   hideBanner();
   renderState('idle');
+});
+
+ui.retryNow.addEventListener('click', () => {
+  client?.retryNow();
 });
 
 ui.takeover.addEventListener('click', () => {
@@ -320,6 +331,27 @@ function view(room: string): RoomView {
 function renderState(state: ConnectionState): void {
   ui.state.dataset.state = state;
   ui.state.textContent = STATE_LABELS[state];
+  if (state !== 'reconnecting') {
+    hideReconnect();
+  }
+}
+
+/** "reconnecting in N s — retry now", counting down to the client's next attempt. */
+function showReconnect({ delayMs }: ReconnectingInfo): void {
+  const at = Date.now() + delayMs;
+  const render = () => {
+    ui.reconnectIn.textContent = String(Math.max(0, Math.ceil((at - Date.now()) / 1000)));
+  };
+  window.clearInterval(countdown);
+  render();
+  countdown = window.setInterval(render, 1000);
+  ui.reconnect.hidden = false;
+}
+
+function hideReconnect(): void {
+  window.clearInterval(countdown);
+  countdown = undefined;
+  ui.reconnect.hidden = true;
 }
 
 function renderRooms(): void {

@@ -1,0 +1,66 @@
+import { STATUS_CODES } from 'node:http';
+import { type ArgumentsHost, Catch, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
+import { BearerChallengeException, RetryableHttpException, StoreUnavailableError } from './errors';
+
+/** Seconds a client should wait before retrying while a store is unreachable. */
+const STORE_RETRY_AFTER_S = 2;
+
+/**
+ * Nest's default filter, plus `Retry-After` on retryable errors, `WWW-Authenticate` on a static
+ * key's `401`, and `503` (instead of `500`) when
+ * a shared store cannot be reached: those requests fail closed, and the client may retry.
+ * It is on every Switchboard controller (and, in the standalone server, global). Fastify's own 4xx errors (a body too large or malformed, an unsupported content type) are
+ * answered in the same shape as every other error, without the error log and stack trace Nest
+ * gives an unknown exception.
+ */
+@Catch()
+export class HttpExceptionFilter extends BaseExceptionFilter {
+  private readonly logger = new Logger(HttpExceptionFilter.name);
+
+  override catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') {
+      super.catch(exception, host);
+      return;
+    }
+    const response = host.switchToHttp().getResponse<unknown>();
+    const adapter = this.httpAdapterHost?.httpAdapter ?? this.applicationRef;
+    if (exception instanceof StoreUnavailableError) {
+      this.logger.warn({ msg: 'request failed: store unavailable', store: exception.store });
+      exception = new RetryableHttpException(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        `${exception.message}; retry shortly`,
+        STORE_RETRY_AFTER_S,
+      );
+    }
+    const clientStatus = fastifyClientStatus(exception);
+    if (clientStatus !== null) {
+      exception = new HttpException(
+        {
+          statusCode: clientStatus,
+          error: STATUS_CODES[clientStatus],
+          message: (exception as Error).message,
+        },
+        clientStatus,
+      );
+    }
+    if (exception instanceof RetryableHttpException) {
+      adapter?.setHeader(response, 'Retry-After', String(exception.retryAfterS));
+    }
+    if (exception instanceof BearerChallengeException) {
+      adapter?.setHeader(response, 'WWW-Authenticate', exception.challenge);
+    }
+    super.catch(exception, host);
+  }
+}
+
+/** The 4xx status Fastify gave an error of its own (body parsing, routing), else null. */
+function fastifyClientStatus(exception: unknown): number | null {
+  if (exception instanceof HttpException || !(exception instanceof Error)) {
+    return null;
+  }
+  const { statusCode } = exception as { statusCode?: unknown };
+  return typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500
+    ? statusCode
+    : null;
+}

@@ -1,0 +1,65 @@
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { AuthModule } from '../auth/auth.module';
+import { storeProvider } from '../redis/redis.module';
+import { TicketsModule } from '../tickets/tickets.module';
+import { ConnectionRegistry } from './connections/connection-registry.interface';
+import { ConnectionRegistrar } from './connections/connection-registrar';
+import { DrainService } from './connections/drain.service';
+import { Heartbeat } from './connections/heartbeat.service';
+import { SessionRevalidator } from './sessions/session-revalidator.service';
+import { HandshakeObserver } from './handshake/handshake.observer';
+import { MemoryConnectionRegistry } from './connections/memory-connection-registry.store';
+import { MessageRouter } from './message-router';
+import { MemoryPresenceStore } from './presence/memory-presence.store';
+import { PresenceStore } from './presence/presence-store.interface';
+import { RedisPresenceStore } from './presence/redis-presence.store';
+import { RealtimeGateway } from './realtime.gateway';
+import { RedisConnectionRegistry } from './connections/redis-connection-registry.store';
+import { ClaimsRoomPolicy, RoomPolicy } from './rooms/room-policy';
+import { RoomsService } from './rooms/rooms.service';
+import { SessionLifecycle } from './sessions/session-lifecycle';
+import { WsGuard } from './handshake/ws.guard';
+import { WsAdapterInstaller } from './handshake/ws.adapter';
+import { HostGateways } from './host/host-gateways';
+
+export interface RealtimeOptions {
+  /** Who may join which room. @default ClaimsRoomPolicy (the token's `rooms` claim) */
+  roomPolicy?: Type<RoomPolicy>;
+}
+
+@Module({})
+export class RealtimeModule {
+  static forRoot(options: RealtimeOptions = {}): DynamicModule {
+    return {
+      module: RealtimeModule,
+      imports: [AuthModule, TicketsModule, DiscoveryModule],
+      providers: [
+        WsGuard,
+        HandshakeObserver,
+        MessageRouter,
+        RoomsService,
+        SessionLifecycle,
+        DrainService,
+        ConnectionRegistrar,
+        Heartbeat,
+        SessionRevalidator,
+        RealtimeGateway,
+        HostGateways,
+        WsAdapterInstaller,
+        { provide: RoomPolicy, useClass: options.roomPolicy ?? ClaimsRoomPolicy },
+        storeProvider<ConnectionRegistry>(
+          ConnectionRegistry,
+          () => new MemoryConnectionRegistry(),
+          (redis) => new RedisConnectionRegistry(redis),
+        ),
+        storeProvider<PresenceStore>(
+          PresenceStore,
+          () => new MemoryPresenceStore(),
+          (redis) => new RedisPresenceStore(redis),
+        ),
+      ],
+      exports: [DrainService],
+    };
+  }
+}
