@@ -1,4 +1,8 @@
-import type { Broker, Publication, StreamOptions } from '../../src/core/broker/broker.interface';
+import type {
+  Broker,
+  Publication,
+  StreamOptions,
+} from '../../libs/nest/src/core/broker/broker.interface';
 import { waitUntil } from '../support/wait';
 import type { Awaitable } from './awaitable';
 
@@ -54,6 +58,24 @@ export function describeBroker(
     });
 
     describe('streams', () => {
+      it('keeps nothing for a channel without a stream when asked for existing streams only', async () => {
+        await broker.subscribe('s9');
+        expect(await broker.publishToStream('s9', 'live only', true)).toBeNull();
+        await waitUntil(() => heard.length === 1, 'the live delivery');
+        expect(heard).toEqual([['s9', 'live only', 0]]);
+        // Nothing was kept: the stream a reader starts now is empty.
+        const { position, publications } = await broker.history('s9', { after: 0, limit: 5 });
+        expect([position.offset, publications]).toEqual([0, []]);
+        // Once it exists, the publication goes into it.
+        expect(await broker.publishToStream('s9', 'kept', true)).toEqual({
+          epoch: position.epoch,
+          offset: 1,
+        });
+        await waitUntil(() => heard.length === 2, 'the stream delivery');
+        expect(heard[1]).toEqual(['s9', 'kept', 1]);
+        await broker.unsubscribe('s9');
+      });
+
       it('gives each publication the next offset, from 1, on one epoch, and delivers it with it', async () => {
         await broker.subscribe('s1');
         const positions = await Promise.all(

@@ -2,7 +2,7 @@ import type { Awaitable } from './awaitable';
 import type {
   ConnectionEntry,
   ConnectionRegistry,
-} from '../../src/realtime/connections/connection-registry.interface';
+} from '../../libs/nest/src/realtime/connections/connection-registry.interface';
 
 const entry = (
   connectionId: string,

@@ -1,7 +1,7 @@
 import type {
   PresenceMember,
   PresenceStore,
-} from '../../src/realtime/presence/presence-store.interface';
+} from '../../libs/nest/src/realtime/presence/presence-store.interface';
 import type { Awaitable } from './awaitable';
 
 const member = (userId: string, connectionId: string, instanceId = 'i1'): PresenceMember => ({

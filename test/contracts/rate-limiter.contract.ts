@@ -1,5 +1,5 @@
 import type { Awaitable } from './awaitable';
-import type { RateLimiter } from '../../src/rate-limit/rate-limiter.interface';
+import type { RateLimiter } from '../../libs/nest/src/rate-limit/rate-limiter.interface';
 
 /** What every RateLimiter guarantees (rate-limiter.interface.ts). */
 export function describeRateLimiter(

@@ -1,5 +1,5 @@
 import type { Awaitable } from './awaitable';
-import type { RevocationStore } from '../../src/auth/revocation-store.interface';
+import type { RevocationStore } from '../../libs/nest/src/auth/revocation-store.interface';
 
 /** What every RevocationStore guarantees (revocation-store.interface.ts). */
 export function describeRevocationStore(

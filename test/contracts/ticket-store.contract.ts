@@ -1,5 +1,5 @@
 import type { Awaitable } from './awaitable';
-import type { TicketClaims, TicketStore } from '../../src/tickets/ticket-store.interface';
+import type { TicketClaims, TicketStore } from '../../libs/nest/src/tickets/ticket-store.interface';
 
 const claims = (userId: string): TicketClaims => ({
   userId,
@@ -7,6 +7,7 @@ const claims = (userId: string): TicketClaims => ({
   sessionId: `session-${userId}`,
   expiresAt: 4_102_444_800_000,
   rooms: ['team-1:*'],
+  ticketExpiresAt: 4_102_444_800_000,
 });
 
 /** What every TicketStore guarantees (ticket-store.interface.ts). */

@@ -1,3 +1,4 @@
+import { TokenVerifier } from '../../libs/nest/src/auth/token-verifier.service';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK } from 'jose';
@@ -271,6 +272,16 @@ describe('POST /auth/ws-ticket throttling', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(await third.json()).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+      // The refused request's token is not kept among the verified ones.
+      const verifier = app.app.get(TokenVerifier);
+      const kept = verifier.remembered.tokens;
+      const carol = await app.devToken('carol');
+      for (let i = 0; i < 2; i++) {
+        expect((await ticketStatus(app, carol)).status).toBe(201);
+      }
+      expect(verifier.remembered.tokens).toBe(kept + 1);
+      expect((await ticketStatus(app, carol)).status).toBe(429);
+      expect(verifier.remembered.tokens).toBe(kept);
       expect((await ticketStatus(app, await app.devToken('bob'))).status).toBe(201);
     } finally {
       await app.close();

@@ -1,11 +1,7 @@
 import WebSocket from 'ws';
-import {
-  type ConnectionState,
-  SwitchboardClient,
-  type WebSocketFactory,
-} from '@switchboard/client';
+import { type ConnectionState, SwitchboardClient } from '@switchboard/client';
 import { CloseCode } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -43,8 +39,11 @@ describe('client SDK', () => {
       ticketUrl?: (url: string, n: number) => string;
       pingIntervalMs?: number;
       pongTimeoutMs?: number;
+      /** The server to talk to. @default the suite's app */
+      server?: TestApp;
     } = {},
   ): Harness {
+    const server = options.server ?? app;
     const userId = options.userId ?? `sdk${++seq}`;
     const h: Harness = {
       userId,
@@ -55,11 +54,11 @@ describe('client SDK', () => {
       client: null as never,
     };
     h.client = new SwitchboardClient({
-      url: app.http,
-      WebSocket: WebSocket as unknown as WebSocketFactory,
+      url: server.http,
+      WebSocket,
       getAccessToken: ({ refresh }) => {
         h.tokenRequests.push({ refresh });
-        return options.token ? options.token(refresh) : app.devToken(userId);
+        return options.token ? options.token(refresh) : server.devToken(userId);
       },
       fetch: async (input, init) => {
         const response = await fetch(input, init);
@@ -209,13 +208,63 @@ describe('client SDK', () => {
     );
   });
 
-  it('waits the server’s retry hint on 4029', async () => {
+  it('waits the server’s retry hint on 4029, and says so in `reconnecting`', async () => {
     const h = harness();
+    const waits: Array<{ attempt: number; delayMs: number; reason: string }> = [];
+    h.client.on('reconnecting', (info) => waits.push(info));
     await open(h);
     const kicked = Date.now();
     await kick(h, CloseCode.TooManyAttempts, 'retry after 1 s');
     await waitUntil(() => h.welcomes === 2, 'reconnected after the wait', 4000);
     expect(Date.now() - kicked).toBeGreaterThanOrEqual(950);
+    expect(waits).toEqual([
+      { attempt: 1, delayMs: expect.any(Number) as number, reason: '4029 retry after 1 s' },
+    ]);
+    expect(waits[0].delayMs).toBeGreaterThanOrEqual(1000);
+    expect(waits[0].delayMs).toBeLessThanOrEqual(1100);
+  });
+
+  it('waits the `reconnect in N ms` of a 1001, then comes back with a new ticket', async () => {
+    const h = harness();
+    const waits: Array<{ attempt: number; delayMs: number; reason: string }> = [];
+    h.client.on('reconnecting', (info) => waits.push(info));
+    await open(h);
+    const kicked = Date.now();
+    await kick(h, CloseCode.GoingAway, 'reconnect in 800 ms');
+    await waitUntil(() => h.welcomes === 2 && h.client.state === 'open', 'back after 800 ms', 4000);
+    expect(Date.now() - kicked).toBeGreaterThanOrEqual(750);
+    expect(waits.map((w) => w.reason)).toEqual(['1001 reconnect in 800 ms']);
+    expect(h.ticketRequests).toBe(2);
+  });
+
+  it('retryNow() cuts a long server hint short', async () => {
+    const h = harness();
+    await open(h);
+    const waiting = new Promise((resolve) => h.client.on('reconnecting', resolve));
+    await kick(h, CloseCode.GoingAway, 'reconnect in 60000 ms');
+    await waiting;
+    expect(h.client.retryNow()).toBe(true);
+    await waitUntil(() => h.welcomes === 2 && h.client.state === 'open', 'back at once', 2000);
+  });
+
+  it('fails a join waiting for the connection at once with the 4029 that refused it', async () => {
+    const strict = await startApp({ CONNECT_ATTEMPTS_PER_MINUTE: '1' });
+    try {
+      const first = harness({ server: strict });
+      await open(first);
+      first.client.close();
+      const second = harness({ server: strict, userId: first.userId });
+      second.client.connect();
+      const asked = Date.now();
+      await expect(second.client.join('lobby')).rejects.toThrow(
+        /^connection refused: too many connection attempts \(4029, retry after \d+ s\)$/,
+      );
+      // Not after the request's timeout (10 s): the retry hint (a minute) was beyond it.
+      expect(Date.now() - asked).toBeLessThan(5000);
+      expect(second.client.state).toBe('reconnecting');
+    } finally {
+      await strict.close();
+    }
   });
 
   it('notices a dead link with application pings and reconnects', async () => {

@@ -1,6 +1,6 @@
 import { CloseCode } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
-import { Hub } from '../../src/core/hub';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
+import { Hub } from '../../libs/nest/src/core/hub';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { scrape } from '../support/prometheus';
 import { RawWebSocket } from '../support/raw-ws';

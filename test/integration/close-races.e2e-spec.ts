@@ -1,6 +1,6 @@
-import { Hub } from '../../src/core/hub';
-import { type RedisClient, RedisConnections } from '../../src/redis/redis.connections';
-import { startApp, type TestApp, waitUntil } from '../support/app';
+import { Hub } from '../../libs/nest/src/core/hub';
+import { type RedisClient, RedisConnections } from '../../libs/nest/src/redis/redis.connections';
+import { startApp, type TestApp, twoInstances, waitUntil } from '../support/app';
 import { hsToken } from '../support/jwt';
 import { suiteRedis, testPrefix } from '../support/redis';
 import { connected, type TestClient } from '../support/ws-client';
@@ -27,12 +27,10 @@ describe.each([
       const server = await suiteRedis();
       stopRedis = server.stop;
       prefix = testPrefix();
-      Object.assign(env, { REDIS_URL: server.url, REDIS_PREFIX: prefix });
-    }
-    app = await startApp(env);
-    if (cluster) {
-      observer = await startApp(env);
+      [app, observer] = await twoInstances({ ...env, REDIS_URL: server.url, REDIS_PREFIX: prefix });
       redis = app.app.get(RedisConnections).command;
+    } else {
+      app = await startApp(env);
     }
   });
   afterEach(() => clients.splice(0).forEach((client) => client.close()));

@@ -1,7 +1,7 @@
 import { CloseCode } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
-import { Broker } from '../../src/core/broker/broker.interface';
-import { startApp, type TestApp, waitUntil } from '../support/app';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
+import { Broker } from '../../libs/nest/src/core/broker/broker.interface';
+import { startApp, type TestApp, twoInstances, waitUntil } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
 import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
 import { testPrefix } from '../support/redis';
@@ -36,7 +36,7 @@ describe.each(REDIS_MODES)('cluster mode: two instances, %s Redis', (mode) => {
       CONNECT_ATTEMPTS_PER_MINUTE: '3',
       TICKETS_PER_MINUTE: '4',
     };
-    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+    [a, b] = await twoInstances(env);
   }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { CloseCode, type ErrorData } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { startApp, type TestApp } from '../support/app';
 import { connected, type TestClient, within } from '../support/ws-client';
 

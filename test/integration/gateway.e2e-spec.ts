@@ -1,7 +1,7 @@
 import { CloseCode } from '@switchboard/protocol';
-import { AuthService } from '../../src/auth/auth.service';
-import { RevocationStore } from '../../src/auth/revocation-store.interface';
-import { Hub } from '../../src/core/hub';
+import { AuthService } from '../../libs/nest/src/auth/auth.service';
+import { RevocationStore } from '../../libs/nest/src/auth/revocation-store.interface';
+import { Hub } from '../../libs/nest/src/core/hub';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { connected, type TestClient, within } from '../support/ws-client';
 

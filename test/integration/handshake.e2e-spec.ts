@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { CloseCode } from '@switchboard/protocol';
-import { Hub } from '../../src/core/hub';
+import { Hub } from '../../libs/nest/src/core/hub';
 import { SkewedClock, startApp, TEST_ORIGIN, type TestApp } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
 import { delta, scrape } from '../support/prometheus';
@@ -89,6 +89,13 @@ describe('WebSocket handshake', () => {
     expect((await refusalOf(client)).status).toBe(403);
   });
 
+  it('2: a version-8 client names its origin in Sec-WebSocket-Origin: a foreign one gets 403', async () => {
+    // ws sends `Sec-WebSocket-Origin` instead of `Origin` for protocol version 8, as hybi-08 did.
+    const foreign = open(await ticketUrl(), { protocolVersion: 8, origin: 'https://evil.test' });
+    expect((await refusalOf(foreign)).status).toBe(403);
+    clients.push(await connected(await ticketUrl(), { protocolVersion: 8, origin: TEST_ORIGIN }));
+  });
+
   it('2: an allowed Origin is accepted, and so is a request without Origin', async () => {
     const browser = await connected(await ticketUrl(), { origin: TEST_ORIGIN });
     const cli = await connected(await ticketUrl());
@@ -100,11 +107,19 @@ describe('WebSocket handshake', () => {
   it('3: a draining instance answers 503 with Retry-After', async () => {
     const draining = await startApp();
     try {
+      const token = await draining.devToken('d');
+      const url = (await draining.ticket(token)).url;
       draining.app.get(Hub).startDraining();
-      const url = (await draining.ticket(await draining.devToken('d'))).url;
       const refusal = await refusalOf(open(url));
       expect(refusal.status).toBe(503);
       expect(Number(refusal.headers['retry-after'])).toBeGreaterThan(0);
+      // The ticket route sends its clients elsewhere too, with a short time to come back.
+      const ticket = await fetch(`${draining.http}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(ticket.status).toBe(503);
+      expect(await ticket.json()).toMatchObject({ message: /shutting down/ });
     } finally {
       clients.splice(0).forEach((client) => client.close());
       await draining.close();

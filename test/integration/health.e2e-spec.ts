@@ -1,4 +1,4 @@
-import { DrainService } from '../../src/realtime/connections/drain.service';
+import { DrainService } from '../../libs/nest/src/realtime/connections/drain.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { RedisServer, testPrefix } from '../support/redis';
 import { connected } from '../support/ws-client';

@@ -1,5 +1,5 @@
 import { CloseCode } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { hsToken, seconds } from '../support/jwt';
 import { delta, parseMetrics, scrape } from '../support/prometheus';

@@ -1,6 +1,10 @@
 import type { ServerMessage, StreamPosition } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
-import { SkewedClock, startApp, type TestApp } from '../support/app';
+import Redis from 'ioredis';
+import {
+  BroadcastService,
+  InvalidBroadcastError,
+} from '../../libs/nest/src/broadcast/broadcast.service';
+import { SkewedClock, startApp, type TestApp, twoInstances } from '../support/app';
 import { type RedisBackend, startBackend } from '../support/backends';
 import { connected, type TestClient } from '../support/ws-client';
 
@@ -32,8 +36,7 @@ describe.each(['embedded', 'single', 'cluster'] as const)('history and recovery 
       a = b = await startApp(env, { clock });
     } else {
       backend = await startBackend(mode);
-      Object.assign(env, backend.env());
-      [a, b] = await Promise.all([startApp(env), startApp(env)]);
+      [a, b] = await twoInstances({ ...env, ...backend.env() });
     }
   }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
@@ -233,6 +236,75 @@ describe.each(['embedded', 'single', 'cluster'] as const)('history and recovery 
       expect(Object.keys(error.data!.details.fields)).toEqual(['since']);
     }
     await expect(client.join(fresh('r'))).resolves.toMatchObject({ count: 1 });
+  });
+
+  it('toUsers keeps a stream only for users who connected lately, and takes 1,000 at most', async () => {
+    const online = fresh('online');
+    const client = await connect(a, online);
+    const never = Array.from({ length: 999 }, (_, i) => fresh(`never${i}`));
+    const broadcast = b.app.get(BroadcastService);
+    await broadcast.toUsers([...never, online], 'notice', { n: 1 });
+    expect(await client.nextOfType('notice')).toMatchObject({ offset: 1, data: { n: 1 } });
+    if (backend?.mode === 'single') {
+      const redis = new Redis(backend.url);
+      try {
+        const kept = (name: string) => redis.keys(`${a.config.redisPrefix}stream:{u:${name}*`);
+        expect(await kept('never')).toEqual([]);
+        expect(await kept(online)).toHaveLength(2); // its meta and its log
+      } finally {
+        redis.disconnect();
+      }
+    }
+    await expect(
+      broadcast.toUsers([...never, online, 'one-too-many'], 'notice', {}),
+    ).rejects.toThrow(InvalidBroadcastError);
+  });
+
+  it('answers a second room.join of a room the socket is in with its position', async () => {
+    const room = fresh('again');
+    const client = await connect(a, fresh('again'));
+    const { position } = await client.join(room);
+    say(client, room, 'one');
+    say(client, room, 'two');
+    await publications(client, 2);
+    expect(await client.join(room)).toMatchObject({
+      count: 1,
+      position: { epoch: position!.epoch, offset: 2 },
+    });
+  });
+
+  it('answers huge offsets with recovered: false or validation_failed, and no Redis error', async () => {
+    const room = fresh('huge');
+    const client = await connect(a, fresh('huge'));
+    const { position } = await client.join(room);
+    await client.request('room.leave', { room });
+    const errors = async () =>
+      (
+        (await (await fetch(`${a.http}/metrics`)).text()).match(
+          /^redis_errors_total\{.*\} (\d+)/gm,
+        ) ?? []
+      )
+        .map((line) => Number(line.split(' ').pop()))
+        .reduce((sum, value) => sum + value, 0);
+    const before = await errors();
+    for (const offset of [1e14, 1e14 + 1, 2 ** 52, Number.MAX_SAFE_INTEGER]) {
+      expect(await client.join(room, { epoch: position!.epoch, offset })).toMatchObject({
+        recovered: false,
+      });
+      await client.request('room.leave', { room });
+    }
+    await client.join(room);
+    for (const before of [1e14, Number.MAX_SAFE_INTEGER]) {
+      await expect(client.request('room.history', { room, before })).resolves.toMatchObject({
+        messages: [],
+      });
+    }
+    for (const before of [1e21, Number.MAX_SAFE_INTEGER + 2]) {
+      await expect(client.request('room.history', { room, before })).rejects.toThrow(
+        /validation_failed/,
+      );
+    }
+    expect(await errors()).toBe(before);
   });
 
   if (mode === 'embedded') {

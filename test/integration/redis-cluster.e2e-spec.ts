@@ -1,6 +1,6 @@
 import type { ServerMessage } from '@switchboard/protocol';
-import { RedisConnections } from '../../src/redis/redis.connections';
-import { startApp, type TestApp, waitUntil } from '../support/app';
+import { RedisConnections } from '../../libs/nest/src/redis/redis.connections';
+import { type TestApp, twoInstances, waitUntil } from '../support/app';
 import { type RedisBackend, startBackend } from '../support/backends';
 import type { RedisCluster } from '../support/redis-cluster';
 import { testPrefix } from '../support/redis';
@@ -32,7 +32,7 @@ describe('Redis Cluster (REDIS_MODE=cluster, three masters, three replicas)', ()
       CONNECT_ATTEMPTS_PER_MINUTE: '1000',
       TICKETS_PER_MINUTE: '1000',
     };
-    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+    [a, b] = await twoInstances(env);
   }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {

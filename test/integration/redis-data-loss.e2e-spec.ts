@@ -1,11 +1,14 @@
 import WebSocket from 'ws';
-import { SwitchboardClient, type WebSocketFactory } from '@switchboard/client';
+import { SwitchboardClient } from '@switchboard/client';
 import { CloseCode } from '@switchboard/protocol';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
-import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
-import { InstanceLease } from '../../src/redis/instance-lease';
-import { RedisConnections } from '../../src/redis/redis.connections';
-import { startApp, type TestApp, waitUntil } from '../support/app';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
+import { ConnectionRegistry } from '../../libs/nest/src/realtime/connections/connection-registry.interface';
+import { RevocationStore } from '../../libs/nest/src/auth/revocation-store.interface';
+import { InstanceLease } from '../../libs/nest/src/redis/instance-lease';
+import { RedisConnections } from '../../libs/nest/src/redis/redis.connections';
+import type { RedisMode } from '../../libs/nest/src/config/app-config';
+import { startApp, type TestApp, twoInstances, waitUntil } from '../support/app';
+import { REDIS_MODES, startBackend } from '../support/backends';
 import { RedisServer, testPrefix } from '../support/redis';
 import { connected, type TestClient, TestClient as Client, within } from '../support/ws-client';
 
@@ -14,8 +17,9 @@ const SECRET = 'data-loss-test-secret-that-is-long-enough-012';
 /**
  * Redis that comes back without its data (a restart without persistence, as the test's
  * redis-server runs): each instance writes back its connections, presence and the revocations it
- * has seen, and is unready and issues no ticket until it has (docs/operations.md, Cluster mode). Also the other side of
- * the lease: the members of a SIGKILLed instance are announced as gone, once.
+ * has seen, and no instance (not even one booted meanwhile, which knows no revocation) is ready or
+ * issues a ticket until every instance has (docs/operations.md, Cluster mode). Also the other side
+ * of the lease: the members of a SIGKILLed instance are announced as gone, once.
  */
 describe('Redis data loss', () => {
   let redis: RedisServer;
@@ -34,7 +38,7 @@ describe('Redis data loss', () => {
       WS_MESSAGES_PER_WINDOW: '1000',
       MAX_CONNECTIONS_PER_USER: '3',
     };
-    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+    [a, b] = await twoInstances(env);
   });
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {
@@ -60,6 +64,47 @@ describe('Redis data loss', () => {
         headers: { authorization: `Bearer ${token}` },
       })
     ).status;
+  async function logout(app: TestApp, token: string): Promise<void> {
+    const response = await fetch(`${app.http}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(204);
+  }
+  const lease = (app: TestApp) => app.app.get(InstanceLease);
+  /**
+   * Holds the revocations that `apps` write back (as a slow write-back would, with many of them)
+   * until `release`.
+   */
+  function holdRevocationWriteBack(apps: TestApp[]): {
+    started: () => boolean;
+    release: () => void;
+  } {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const writing = new Set<TestApp>();
+    const spies = apps.map((app) => {
+      const store = app.app.get<RevocationStore>(RevocationStore);
+      const revoke = store.revoke.bind(store);
+      return jest.spyOn(store, 'revoke').mockImplementation(async (sessionId, ttlMs) => {
+        writing.add(app);
+        await gate;
+        return revoke(sessionId, ttlMs);
+      });
+    });
+    return {
+      started: () => writing.size === apps.length,
+      release: () => {
+        release();
+        spies.forEach((spy) => spy.mockRestore());
+      },
+    };
+  }
+  const bearerUpgrade = (app: TestApp, token: string): TestClient => {
+    const client = new Client(app.ws, { headers: { authorization: `Bearer ${token}` } });
+    clients.push(client);
+    return client;
+  };
 
   it('keeps a revoked session revoked, on every instance and on one started afterwards', async () => {
     const token = await a.devToken('leaver');
@@ -86,6 +131,98 @@ describe('Redis data loss', () => {
       await late.close();
     }
   });
+
+  it('lets no instance, not even one booted during the outage, issue a ticket until every instance has written back', async () => {
+    const started = Date.now();
+    const token = await a.devToken('gone');
+    const other = await a.devToken('stays');
+    await logout(a, token);
+    const held = holdRevocationWriteBack([a, b]);
+    await redis.stop();
+    // C boots during the outage: it knows no revocation, and Redis will know none at first either.
+    const c = await startApp(env, { waitForRedis: false });
+    try {
+      try {
+        await redis.resume();
+        await waitUntil(
+          () => held.started() && c.app.get(RedisConnections).up,
+          'Redis back, C connected, and A and B writing their revocations back',
+          10_000,
+        );
+        const refused = await fetch(`${c.http}/auth/ws-ticket`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(refused.status).toBe(503);
+        expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect((await within(bearerUpgrade(c, token).refused, 'C refusing upgrades')).status).toBe(
+          503,
+        );
+        expect((await fetch(`${c.http}/health/ready`)).status).toBe(503);
+        expect(await ticketStatus(c, other)).toBe(503);
+        expect(await ticketStatus(a, other)).toBe(503);
+      } finally {
+        held.release();
+      }
+      await waitUntil(
+        () => [a, b, c].every((app) => lease(app).synced),
+        'every instance synced, the barrier down',
+        10_000,
+      );
+      expect(await ticketStatus(c, token)).toBe(401);
+      expect((await within(bearerUpgrade(c, token).closed, 'revoked Bearer upgrade')).code).toBe(
+        CloseCode.SessionRevoked,
+      );
+      expect(await ticketStatus(c, other)).toBe(201);
+      expect((await fetch(`${c.http}/health/ready`)).status).toBe(200);
+      // A and B, which held state, say that Redis lost its data; C, booted meanwhile, does not.
+      // (Nest's static logger writes every app's lines to one capture: count them all.)
+      const lossLines = [a, b, c]
+        .flatMap((app) => app.logs.parsed())
+        .filter((line) => Date.parse(String(line.time)) >= started)
+        .filter((line) => /^(Redis lost its data|instance lease lost)/.test(String(line.msg)));
+      expect(lossLines).toHaveLength(2);
+    } finally {
+      await c.close();
+    }
+  }, 30_000);
+
+  it('closes, on every instance, the sockets of a session whose revocation an instance cut off for longer writes back', async () => {
+    const token = await a.devToken('late');
+    await logout(a, token);
+    // A and B do not renew (cut off from Redis, as far as the others can tell), so C, booted
+    // during the outage, finds nobody to wait for once instances had time to reconnect: it admits
+    // the revoked session. That residual case is what the write-back's closing is for.
+    const paused = [a, b].map((app) =>
+      jest.spyOn(lease(app), 'renew').mockImplementation(() => Promise.resolve()),
+    );
+    try {
+      await redis.stop();
+      const c = await startApp(env, { waitForRedis: false });
+      try {
+        await redis.resume();
+        await waitUntil(() => lease(c).synced, 'C synced alone', 10_000);
+        const admitted = await connected((await c.ticket(token)).url);
+        clients.push(admitted);
+
+        paused.forEach((spy) => spy.mockRestore());
+        await Promise.all([a, b].map((app) => lease(app).renew()));
+        expect((await within(admitted.closed, 'the socket closed by the write-back')).code).toBe(
+          CloseCode.SessionRevoked,
+        );
+        await waitUntil(
+          () => [a, b, c].every((app) => lease(app).synced),
+          'every instance synced again',
+          10_000,
+        );
+        expect(await ticketStatus(c, token)).toBe(401);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      paused.forEach((spy) => spy.mockRestore());
+    }
+  }, 30_000);
 
   it('rebuilds presence and the connection registry of the sockets still open', async () => {
     const alice = await connect(a, 'alice');
@@ -145,7 +282,7 @@ describe('Redis data loss', () => {
   it('SDK: keeps delivering a stream that started again, then reports reset for it after a reconnect', async () => {
     const sdk = new SwitchboardClient({
       url: a.http,
-      WebSocket: WebSocket as unknown as WebSocketFactory,
+      WebSocket,
       getAccessToken: () => a.devToken('sdk-user'),
       backoff: { initialMs: 50, maxMs: 200 },
     });
@@ -210,4 +347,28 @@ describe('Redis data loss', () => {
     expect((await fetch(`${a.http}/health/ready`)).status).toBe(200);
     expect(await ticketStatus(a, token)).toBe(201);
   });
+});
+
+/**
+ * A first boot against an empty Redis is not a data loss: nothing to alarm an operator, nothing
+ * written back, tickets at once.
+ */
+describe.each(REDIS_MODES)('first boot on a fresh Redis (%s)', (mode: RedisMode) => {
+  it('logs no data loss and writes nothing back', async () => {
+    const backend = await startBackend(mode);
+    const apps: TestApp[] = [];
+    try {
+      const env = { ...backend.env(), JWT_SECRET: SECRET, WS_HEARTBEAT_MS: '500' };
+      apps.push(...(await twoInstances(env)));
+      for (const app of apps) {
+        expect(await app.ticket(await app.devToken('first'))).toMatchObject({ expiresIn: 30 });
+        expect(app.logs.text).not.toMatch(
+          /lost its data|instance lease lost|state written back|restore barrier/,
+        );
+      }
+    } finally {
+      await Promise.all(apps.map((app) => app.close()));
+      await backend.stop();
+    }
+  }, 90_000);
 });

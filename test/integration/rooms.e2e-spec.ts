@@ -1,8 +1,8 @@
 import type { UserInfo } from '@switchboard/protocol';
-import type { Session } from '../../src/core/session';
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
-import { RoomPolicy } from '../../src/realtime/rooms/room-policy';
-import { startApp, type TestApp, waitUntil } from '../support/app';
+import type { Session } from '../../libs/nest/src/core/session';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
+import { RoomPolicy } from '../../libs/nest/src/realtime/rooms/room-policy';
+import { startApp, type TestApp, twoInstances, waitUntil } from '../support/app';
 import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
 import { connected, type TestClient } from '../support/ws-client';
 
@@ -33,7 +33,7 @@ describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
       // The tests poll presence.list; the per-socket rate limit has its own tests.
       WS_MESSAGES_PER_WINDOW: '1000',
     };
-    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+    [a, b] = await twoInstances(env);
   }, 60_000);
   afterEach(() => clients.splice(0).forEach((client) => client.close()));
   afterAll(async () => {

@@ -1,29 +1,35 @@
-import { Clock } from '../../src/config/clock';
-import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
-import { RedisRevocationStore } from '../../src/auth/redis-revocation.store';
-import { MemoryRateLimiter } from '../../src/rate-limit/memory-rate-limiter.store';
-import { RedisRateLimiter } from '../../src/rate-limit/redis-rate-limiter.store';
-import { InstanceLease } from '../../src/redis/instance-lease';
-import { MemoryConnectionRegistry } from '../../src/realtime/connections/memory-connection-registry.store';
-import { MemoryPresenceStore } from '../../src/realtime/presence/memory-presence.store';
-import { RedisPresenceStore } from '../../src/realtime/presence/redis-presence.store';
-import { RedisConnectionRegistry } from '../../src/realtime/connections/redis-connection-registry.store';
-import { MemoryTicketStore } from '../../src/tickets/memory-ticket.store';
-import { RedisTicketStore } from '../../src/tickets/redis-ticket.store';
+import { ThrottlerStorageService } from '@nestjs/throttler';
+import { Clock } from '../../libs/nest/src/config/clock';
+import { MemoryRevocationStore } from '../../libs/nest/src/auth/memory-revocation.store';
+import { RedisRevocationStore } from '../../libs/nest/src/auth/redis-revocation.store';
+import { MemoryRateLimiter } from '../../libs/nest/src/rate-limit/memory-rate-limiter.store';
+import { RedisRateLimiter } from '../../libs/nest/src/rate-limit/redis-rate-limiter.store';
+import { RedisThrottlerStorage } from '../../libs/nest/src/rate-limit/redis-throttler.store';
+import { InstanceLease } from '../../libs/nest/src/redis/instance-lease';
+import { MemoryConnectionRegistry } from '../../libs/nest/src/realtime/connections/memory-connection-registry.store';
+import { MemoryPresenceStore } from '../../libs/nest/src/realtime/presence/memory-presence.store';
+import { RedisPresenceStore } from '../../libs/nest/src/realtime/presence/redis-presence.store';
+import { RedisConnectionRegistry } from '../../libs/nest/src/realtime/connections/redis-connection-registry.store';
+import { MemoryTicketStore } from '../../libs/nest/src/tickets/memory-ticket.store';
+import { RedisTicketStore } from '../../libs/nest/src/tickets/redis-ticket.store';
 import { describeConnectionRegistry } from '../contracts/connection-registry.contract';
 import { describePresenceStore } from '../contracts/presence-store.contract';
 import { describeRateLimiter } from '../contracts/rate-limiter.contract';
 import { describeRevocationStore } from '../contracts/revocation-store.contract';
 import { describeTicketStore } from '../contracts/ticket-store.contract';
+import {
+  CONTRACT_THROTTLER,
+  describeThrottlerStorage,
+} from '../contracts/throttler-storage.contract';
 import { testPrefix } from '../support/redis';
 import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
-import type { RedisMode } from '../../src/config/app-config';
+import type { RedisMode } from '../../libs/nest/src/config/app-config';
 import { connectRedis } from '../support/redis-connections';
 import { waitUntil } from '../support/app';
 import { CONTRACT_STREAMS, describeBroker } from '../contracts/broker.contract';
-import { MemoryBroker } from '../../src/core/broker/memory.broker';
-import { RedisBroker } from '../../src/core/broker/redis.broker';
-import type { RedisConnections } from '../../src/redis/redis.connections';
+import { MemoryBroker } from '../../libs/nest/src/core/broker/memory.broker';
+import { RedisBroker } from '../../libs/nest/src/core/broker/redis.broker';
+import type { RedisConnections } from '../../libs/nest/src/redis/redis.connections';
 
 /**
  * One contract suite per store, run against the in-memory implementation and the Redis one, the
@@ -50,6 +56,10 @@ describeRateLimiter('memory', () => {
   const limiter = new MemoryRateLimiter();
   return { limiter, close: () => limiter.onApplicationShutdown() };
 });
+describeThrottlerStorage('memory', () => {
+  const storage = new ThrottlerStorageService();
+  return { storage, close: () => storage.onApplicationShutdown() };
+});
 describeRevocationStore('memory', () => {
   const store = new MemoryRevocationStore();
   return { store, close: () => store.onApplicationShutdown() };
@@ -75,6 +85,17 @@ for (const mode of REDIS_MODES) {
   describeRateLimiter(label(mode), async () => {
     const redis = await connect(mode);
     return { limiter: new RedisRateLimiter(redis), close: () => redis.onApplicationShutdown() };
+  });
+  describeThrottlerStorage(label(mode), async () => {
+    const redis = await connect(mode);
+    const local = new ThrottlerStorageService();
+    return {
+      storage: new RedisThrottlerStorage(redis, new Set([CONTRACT_THROTTLER]), local),
+      close: async () => {
+        local.onApplicationShutdown();
+        await redis.onApplicationShutdown();
+      },
+    };
   });
   describeRevocationStore(label(mode), async () => {
     const redis = await connect(mode);
@@ -129,6 +150,33 @@ describe.each(REDIS_MODES)('RedisBroker across instances (%s)', (mode) => {
       expect(heard[2]).toEqual([]);
     } finally {
       await Promise.all([one, two, three].map((redis) => redis.onApplicationShutdown()));
+    }
+  });
+});
+
+describe.each(REDIS_MODES)('RedisThrottlerStorage across instances (%s)', (mode) => {
+  it('counts a cluster-wide throttler once for all instances, any other in each instance', async () => {
+    const prefix = testPrefix();
+    const [one, two] = await Promise.all([1, 2].map(() => connect(mode, prefix)));
+    const locals = [new ThrottlerStorageService(), new ThrottlerStorageService()];
+    try {
+      const [a, b] = [one, two].map(
+        (redis, i) => new RedisThrottlerStorage(redis, new Set(['shared']), locals[i]),
+      );
+      const hit = (storage: RedisThrottlerStorage, throttler: string) =>
+        storage.increment('tracker', 60_000, 2, 60_000, throttler);
+      expect((await hit(a, 'shared')).isBlocked).toBe(false);
+      expect((await hit(b, 'shared')).isBlocked).toBe(false);
+      expect(await hit(a, 'shared')).toMatchObject({ totalHits: 3, isBlocked: true });
+      expect(await hit(b, 'shared')).toMatchObject({ isBlocked: true });
+
+      await hit(a, 'own');
+      await hit(a, 'own');
+      expect(await hit(a, 'own')).toMatchObject({ totalHits: 3, isBlocked: true });
+      expect(await hit(b, 'own')).toMatchObject({ totalHits: 1, isBlocked: false });
+    } finally {
+      locals.forEach((local) => local.onApplicationShutdown());
+      await Promise.all([one, two].map((r) => r.onApplicationShutdown()));
     }
   });
 });

@@ -1,17 +1,19 @@
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import type { DevTokenResponse, TicketResponse } from '@switchboard/protocol';
 import { createApp } from '../../src/app.factory';
-import type { AppConfig, Timings } from '../../src/config/app-config';
-import { Clock } from '../../src/config/clock';
-import { loadConfig } from '../../src/config/config.schema';
-import { createLogger } from '../../src/logging/logger';
-import type { RealtimeOptions } from '../../src/realtime/realtime.module';
-import { InstanceLease } from '../../src/redis/instance-lease';
+import type { AppConfig, Timings } from '../../libs/nest/src/config/app-config';
+import { Clock } from '../../libs/nest/src/config/clock';
+import { loadConfig } from '../../libs/nest/src/config/config.schema';
+import { createLogger } from '../../libs/nest/src/logging/logger';
+import type { RealtimeOptions } from '../../libs/nest/src/realtime/realtime.module';
+import { InstanceLease } from '../../libs/nest/src/redis/instance-lease';
+import { testPrefix } from './redis';
 
 export { waitUntil } from './wait';
 import { waitUntil } from './wait';
+export { LogCapture } from './log-capture';
+import { LogCapture } from './log-capture';
 
 export const TEST_ORIGIN = 'http://app.test';
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -32,21 +34,6 @@ export class SkewedClock extends Clock {
   }
 }
 
-/** Every line the app logged, raw, for assertions on what must never be logged. */
-export class LogCapture extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.lines.push(...chunk.toString().split('\n').filter(Boolean));
-    done();
-  }
-  get text(): string {
-    return this.lines.join('\n');
-  }
-  parsed(): Array<Record<string, unknown>> {
-    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  }
-}
-
 export interface TestApp {
   app: INestApplication;
   config: AppConfig;
@@ -61,6 +48,19 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** What `startApp` takes besides the environment. */
+export interface StartOptions {
+  waitForRedis?: boolean;
+  realtime?: RealtimeOptions;
+  port?: number;
+  /** Shorter internal clocks for this app (see `Timings`). */
+  timings?: Partial<Timings>;
+  /** Limits the environment cannot set (see `AppConfig.limits`). */
+  limits?: Partial<AppConfig['limits']>;
+  /** The app's clock (a `SkewedClock` to age tokens and tickets without sleeping). */
+  clock?: Clock;
+}
+
 /** Boots the real application on 127.0.0.1 (port 0 unless given), with test defaults plus `env`. */
 export async function startApp(
   env: Record<string, string> = {},
@@ -71,17 +71,7 @@ export async function startApp(
     timings = {},
     limits = {},
     clock,
-  }: {
-    waitForRedis?: boolean;
-    realtime?: RealtimeOptions;
-    port?: number;
-    /** Shorter internal clocks for this app (see `Timings`). */
-    timings?: Partial<Timings>;
-    /** Limits the environment cannot set (see `AppConfig.limits`). */
-    limits?: Partial<AppConfig['limits']>;
-    /** The app's clock (a `SkewedClock` to age tokens and tickets without sleeping). */
-    clock?: Clock;
-  } = {},
+  }: StartOptions = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -133,4 +123,28 @@ export async function startApp(
     },
     close: () => app.close(),
   };
+}
+
+/**
+ * Two instances of one cluster, booted together: both with `env` (which names the Redis:
+ * `REDIS_URL`, and `REDIS_MODE` for a Redis Cluster) and `options`, under one key prefix,
+ * `env.REDIS_PREFIX` or else a fresh `testPrefix()`. Give the prefix when the test reads Redis or
+ * boots a third instance on it. The caller closes both (in `afterAll`, as for `startApp`); when
+ * one fails to boot, the other is closed before the error is thrown.
+ */
+export async function twoInstances(
+  env: Record<string, string>,
+  options: StartOptions = {},
+): Promise<[TestApp, TestApp]> {
+  if (!env.REDIS_URL) {
+    throw new Error('twoInstances needs REDIS_URL: without Redis, two instances share nothing');
+  }
+  const shared = { ...env, REDIS_PREFIX: env.REDIS_PREFIX ?? testPrefix() };
+  const [a, b] = await Promise.allSettled([startApp(shared, options), startApp(shared, options)]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') {
+    return [a.value, b.value];
+  }
+  const started = [a, b].filter((result) => result.status === 'fulfilled');
+  await Promise.all(started.map((result) => result.value.close()));
+  throw (a.status === 'rejected' ? a : (b as PromiseRejectedResult)).reason;
 }

@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import type { RedisMode } from '../../src/config/app-config';
+import type { RedisMode } from '../../libs/nest/src/config/app-config';
 import { RedisCluster } from './redis-cluster';
 import { suiteRedis, testPrefix } from './redis';
 

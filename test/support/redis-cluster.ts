@@ -217,6 +217,83 @@ export class RedisCluster {
     throw new Error(`no live master serves slot ${slot}`);
   }
 
+  /** The live replica of `master`, in sync with it. */
+  async replicaOf(master: ClusterNode): Promise<ClusterNode> {
+    for (const node of this.live()) {
+      const role = await withClient(node, (client) => client.call('ROLE')).catch(() => []);
+      const [kind, , port, state] = role as [string, string, number, string];
+      if (kind === 'slave' && Number(port) === master.port && state === 'connected') {
+        return node;
+      }
+    }
+    throw new Error(`no live replica in sync with the master on port ${master.port}`);
+  }
+
+  /**
+   * `CLUSTER FAILOVER` on `replica`: a manual failover, coordinated with its master so that no
+   * write is lost. Resolves once every live node sees `replica` as the master of `slot`.
+   */
+  async failover(replica: ClusterNode, slot: number, timeoutMs = 15_000): Promise<void> {
+    await withClient(replica, (client) => client.cluster('FAILOVER'));
+    await this.waitForOwner(slot, replica, timeoutMs);
+  }
+
+  /**
+   * Moves `slot` to the master `target` as `redis-cli --cluster reshard` does: the target
+   * imports, the owner migrates, the slot's keys are MIGRATEd, then every master is told the new
+   * owner. Resolves once every live node sees it.
+   */
+  async migrateSlot(slot: number, target: ClusterNode, timeoutMs = 15_000): Promise<void> {
+    const source = await this.masterOf(slot);
+    const [sourceId, targetId] = await Promise.all(
+      [source, target].map((node) => withClient(node, (client) => client.cluster('MYID'))),
+    );
+    await withClient(target, (client) => client.cluster('SETSLOT', slot, 'IMPORTING', sourceId));
+    await withClient(source, (client) => client.cluster('SETSLOT', slot, 'MIGRATING', targetId));
+    await withClient(source, async (client) => {
+      for (;;) {
+        const keys = await client.cluster('GETKEYSINSLOT', slot, 100);
+        if (keys.length === 0) {
+          return;
+        }
+        await client.migrate('127.0.0.1', target.port, '', 0, 5_000, 'KEYS', ...keys);
+      }
+    });
+    const masters = await Promise.all([0, 5461, 10923].map((s) => this.masterOf(s)));
+    for (const node of [target, source, ...masters.filter((m) => m !== target && m !== source)]) {
+      await withClient(node, (client) => client.cluster('SETSLOT', slot, 'NODE', targetId));
+    }
+    await this.waitForOwner(slot, target, timeoutMs);
+  }
+
+  /** Waits until every live node's slot map names `owner` as the master of `slot`. */
+  private async waitForOwner(slot: number, owner: ClusterNode, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const owners = await Promise.all(
+        this.live().map((node) =>
+          withClient(node, (client) => client.cluster('SLOTS'))
+            .then((slots) =>
+              (slots as unknown as Array<[number, number, [string, number]]>).find(
+                ([from, to]) => slot >= from && slot <= to,
+              ),
+            )
+            .then((range) => range?.[2][1])
+            .catch(() => undefined),
+        ),
+      );
+      if (owners.every((port) => port === owner.port)) {
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `slot ${slot} not on port ${owner.port} within ${timeoutMs} ms: ${owners.join(', ')}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** The slot of a key or shard channel, as the cluster computes it. */
   async slotOf(name: string): Promise<number> {
     const client = this.live()[0].client();
@@ -261,6 +338,17 @@ async function liveSlots(node: ClusterNode, live: ReadonlySet<number>): Promise<
     return slots
       .filter(([, , master]) => live.has(Number(master[1])))
       .reduce((sum, [from, to]) => sum + to - from + 1, 0);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Runs `use` on a fresh connection to `node`, then drops the connection. */
+async function withClient<T>(node: ClusterNode, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = node.client();
+  try {
+    await client.connect();
+    return await use(client);
   } finally {
     client.disconnect();
   }

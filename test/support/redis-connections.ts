@@ -1,5 +1,5 @@
-import type { RedisMode } from '../../src/config/app-config';
-import { RedisConnections } from '../../src/redis/redis.connections';
+import type { RedisMode } from '../../libs/nest/src/config/app-config';
+import { RedisConnections } from '../../libs/nest/src/redis/redis.connections';
 import { testPrefix } from './redis';
 import { waitUntil } from './wait';
 

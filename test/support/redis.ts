@@ -69,6 +69,15 @@ export class RedisServer {
     }
   }
 
+  /** Freezes the process (SIGSTOP): commands sent meanwhile wait until `thaw`. */
+  freeze(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   /** Stops the process (SIGKILL: no goodbye to clients) and waits for it to exit. */
   async stop(): Promise<void> {
     const child = this.process;

@@ -17,10 +17,24 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The standalone server's line that says it listens, with the URL it listens on. */
+const SWITCHBOARD_LISTENING =
+  /^(?=.*"msg":"Switchboard listening").*"url":"https?:\/\/[^"]*:(\d+)"/;
+
+/**
+ * @param options.listening the line that says the process listens, its port captured
+ *   (a host application's own, for the examples)
+ * @param options.readyPath the readiness probe waited for in cluster mode
+ */
 export async function spawnServer(
   env: Record<string, string>,
   timeoutMs = 10_000,
-  { main = MAIN, cwd }: { main?: string; cwd?: string } = {},
+  {
+    main = MAIN,
+    cwd,
+    listening = SWITCHBOARD_LISTENING,
+    readyPath = '/health/ready',
+  }: { main?: string; cwd?: string; listening?: RegExp; readyPath?: string } = {},
 ): Promise<ServerProcess> {
   if (!existsSync(main)) {
     throw new Error(`${main} is missing: run "npm run build" first (npm test does)`);
@@ -48,8 +62,7 @@ export async function spawnServer(
       buffered = parts.pop() ?? '';
       for (const line of parts) {
         lines.push(line);
-        const match =
-          /"msg":"Switchboard listening"/.test(line) && /"url":"https?:\/\/[^"]*:(\d+)"/.exec(line);
+        const match = listening.exec(line);
         if (match) {
           clearTimeout(timer);
           resolve(Number(match[1]));
@@ -65,7 +78,7 @@ export async function spawnServer(
     // In cluster mode an instance takes sockets once its lease is held (a few ms after it
     // listens): wait for readiness, as a load balancer would.
     await waitUntil(
-      async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
+      async () => (await fetch(`http://127.0.0.1:${port}${readyPath}`)).status === 200,
       `the server on port ${port} to be ready`,
       timeoutMs,
     );

@@ -1,23 +1,25 @@
-import { Clock } from '../../src/config/clock';
-import { AuthService } from '../../src/auth/auth.service';
-import { MemoryRevocationStore } from '../../src/auth/memory-revocation.store';
-import { Revocations } from '../../src/auth/revocations.service';
+import { Clock } from '../../libs/nest/src/config/clock';
+import { AuthService } from '../../libs/nest/src/auth/auth.service';
+import { MemoryRevocationStore } from '../../libs/nest/src/auth/memory-revocation.store';
+import { Revocations } from '../../libs/nest/src/auth/revocations.service';
 import { JwtService } from '@nestjs/jwt';
-import { jwtModuleOptions, TokenVerifier } from '../../src/auth/token-verifier.service';
-import type { AppConfig } from '../../src/config/app-config';
-import { loadConfig } from '../../src/config/config.schema';
-import { Instance } from '../../src/config/instance';
-import { streamOptions } from '../../src/core/broker/broker.interface';
-import { Streams } from '../../src/core/streams';
-import { MemoryBroker } from '../../src/core/broker/memory.broker';
-import { Connection } from '../../src/core/connection';
-import { Hub } from '../../src/core/hub';
-import { Node } from '../../src/core/node';
-import type { Session } from '../../src/core/session';
-import { MetricsService } from '../../src/metrics/metrics.service';
-import { MemoryRateLimiter } from '../../src/rate-limit/memory-rate-limiter.store';
-import { MemoryTicketStore } from '../../src/tickets/memory-ticket.store';
-import { TicketsService } from '../../src/tickets/tickets.service';
+import { jwtModuleOptions, TokenVerifier } from '../../libs/nest/src/auth/token-verifier.service';
+import type { AppConfig } from '../../libs/nest/src/config/app-config';
+import { loadConfig } from '../../libs/nest/src/config/config.schema';
+import { Instance } from '../../libs/nest/src/config/instance';
+import { streamOptions } from '../../libs/nest/src/core/broker/broker.interface';
+import { Streams } from '../../libs/nest/src/core/streams';
+import { MemoryBroker } from '../../libs/nest/src/core/broker/memory.broker';
+import { Connection } from '../../libs/nest/src/core/connection';
+import { Hub } from '../../libs/nest/src/core/hub';
+import { Node } from '../../libs/nest/src/core/node';
+import type { Session } from '../../libs/nest/src/core/session';
+import { MetricsService } from '../../libs/nest/src/metrics/metrics.service';
+import { EmbeddedLease } from '../../libs/nest/src/redis/embedded-lease';
+import { AdmissionGate } from '../../libs/nest/src/core/admission-gate';
+import { MemoryRateLimiter } from '../../libs/nest/src/rate-limit/memory-rate-limiter.store';
+import { MemoryTicketStore } from '../../libs/nest/src/tickets/memory-ticket.store';
+import { TicketsService } from '../../libs/nest/src/tickets/tickets.service';
 
 export const UNIT_SECRET = 'unit-test-secret-that-is-long-enough-0123456789';
 
@@ -55,7 +57,7 @@ export class FakeSocket {
 
 /**
  * The embedded-mode collaborators, wired by hand as Nest would: real in-memory stores, the
- * memory broker, the node and the hub. `dispose` clears their timers.
+ * memory broker, the embedded lease, the node and the hub. `dispose` clears their timers.
  */
 export function unitKit(env: Record<string, string> = {}) {
   const config: AppConfig = loadConfig({
@@ -66,19 +68,21 @@ export function unitKit(env: Record<string, string> = {}) {
   });
   const metrics = new MetricsService(config);
   const hub = new Hub();
+  const gate = new AdmissionGate(config, hub, metrics);
   const clock = new Clock();
   const broker = new MemoryBroker(streamOptions(config.history), () => clock.now());
   const instance = new Instance();
   const node = new Node(broker, hub, instance, metrics, config);
-  const streams = new Streams(broker, metrics, config);
+  const streams = new Streams(broker, node, metrics, config);
   const revocationStore = new MemoryRevocationStore();
-  const revocations = new Revocations(revocationStore, node, null);
+  const lease = new EmbeddedLease(instance.id);
+  const revocations = new Revocations(revocationStore, node, lease);
   const jwt = new JwtService(jwtModuleOptions(config));
   const verifier = new TokenVerifier(jwt, clock, config);
   const auth = new AuthService(verifier, revocations, clock, config);
   const limiter = new MemoryRateLimiter();
   const ticketStore = new MemoryTicketStore(clock);
-  const tickets = new TicketsService(ticketStore, config, metrics, null);
+  const tickets = new TicketsService(ticketStore, config, metrics, lease);
   let seq = 0;
 
   /** A connection of `userId` on a fake socket, held by the hub (as the gateway adds it). */
@@ -116,8 +120,10 @@ export function unitKit(env: Record<string, string> = {}) {
     metrics,
     streams,
     hub,
+    gate,
     broker,
     instance,
+    lease,
     node,
     revocations,
     auth,
@@ -131,6 +137,7 @@ export function unitKit(env: Record<string, string> = {}) {
       revocations.onModuleInit();
     },
     dispose(): void {
+      gate.onApplicationShutdown();
       metrics.onApplicationShutdown();
       broker.onApplicationShutdown();
       revocations.onApplicationShutdown();

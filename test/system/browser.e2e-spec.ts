@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CloseCode } from '@switchboard/protocol';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { startApp, type TestApp } from '../support/app';
 import { launchChromium } from '../support/browser';
 import { freePort, suiteRedis, testPrefix } from '../support/redis';
@@ -282,6 +284,50 @@ describe('demo page in Chromium', () => {
     } finally {
       await dev.stop();
     }
+  });
+
+  it('shows when it will reconnect, counts down, and reconnects at once on "retry now"', async () => {
+    const rita = await page(a);
+    await signIn(rita, 'Rita Retry');
+    const line = rita.locator('[data-testid="reconnect"]');
+    expect(await line.isVisible()).toBe(false);
+
+    // A drain asks for a minute's wait: the page shows it and counts down.
+    await a.app
+      .get(BroadcastService)
+      .disconnectUser('rita-retry', CloseCode.GoingAway, 'reconnect in 60000 ms');
+    await rita.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+    await line.waitFor();
+    const seconds = async () => Number(await rita.textContent('#reconnect-in'));
+    const first = await seconds();
+    expect(first).toBeGreaterThanOrEqual(59);
+    expect(first).toBeLessThanOrEqual(61);
+    expect(await line.textContent()).toMatch(/reconnecting in \d+ s\s+—\s+retry now/);
+    for (const deadline = Date.now() + 3_000; (await seconds()) >= first;) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    // "retry now" while the ticket route is overloaded: its hint replaces the wait.
+    await rita.route('**/auth/ws-ticket', (route) =>
+      route.fulfill({
+        status: 503,
+        headers: { 'retry-after': '30', 'content-type': 'application/json' },
+        body: JSON.stringify({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          retryAfterMs: 30_000,
+        }),
+      }),
+    );
+    await rita.click('#retry-now');
+    await rita.waitForSelector('#reconnect-in:text-matches("^(30|31)$")');
+
+    await rita.unroute('**/auth/ws-ticket');
+    await rita.click('#retry-now');
+    await rita.waitForSelector(`${STATE}[data-state="open"]`, { timeout: 5_000 });
+    expect(await line.isVisible()).toBe(false);
+    await rita.locator('#members li', { hasText: 'Rita Retry (you)' }).waitFor();
   });
 
   it('switches between light and dark themes', async () => {

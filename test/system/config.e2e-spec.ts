@@ -48,6 +48,11 @@ describe('boot-time configuration errors', () => {
       'DEV_AUTH',
     ],
     [{ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, 'ALLOWED_ORIGINS'],
+    [
+      { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), ALLOWED_ORIGINS: 'https://a.example' },
+      'METRICS_TOKEN',
+    ],
+    [{ METRICS_TOKEN: 'm'.repeat(16), METRICS_PUBLIC: 'true' }, 'METRICS_PUBLIC'],
   ])('%j exits 1 with one line naming %s', async (env, variable) => {
     const { code, stderr, stdout } = await boot(env);
     expect(code).toBe(1);

@@ -15,7 +15,7 @@ type Doc = Record<string, any>;
 /** The shipped deployment files parse and agree with the server (docs/operations.md, Deployment). */
 describe('deployment files', () => {
   it('docker-compose.yml is valid for docker compose', () => {
-    const env = { ...process.env, JWT_SECRET: 'x'.repeat(40) };
+    const env = { ...process.env, JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'm'.repeat(20) };
     const plugin = spawnSync('docker', ['compose', 'version'], { env });
     const [command, args] = plugin.status === 0 ? ['docker', ['compose']] : ['docker-compose', []];
     const result = spawnSync(command, [...args, '-f', join(ROOT, 'docker-compose.yml'), 'config'], {

@@ -42,6 +42,7 @@ describe('Docker image, build replayed', () => {
         {
           NODE_ENV: 'production',
           JWT_SECRET: 'image-test-secret-that-is-long-enough-0123',
+          METRICS_TOKEN: 'image-test-metrics-token',
           ALLOWED_ORIGINS: 'https://app.example.com',
           DEMO: 'true',
         },

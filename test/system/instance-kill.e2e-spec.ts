@@ -1,6 +1,6 @@
-import { BroadcastService } from '../../src/broadcast/broadcast.service';
-import { ConnectionRegistry } from '../../src/realtime/connections/connection-registry.interface';
-import { InstanceLease } from '../../src/redis/instance-lease';
+import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
+import { ConnectionRegistry } from '../../libs/nest/src/realtime/connections/connection-registry.interface';
+import { InstanceLease } from '../../libs/nest/src/redis/instance-lease';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { RedisServer, testPrefix } from '../support/redis';
 import { spawnServer } from '../support/server-process';

@@ -1,5 +1,6 @@
 import { CloseCode } from '@switchboard/protocol';
 import { Nginx } from '../support/nginx';
+import { BROADCAST_PATH_SPELLINGS, rawHttp } from '../support/raw-http';
 import { RedisServer, testPrefix } from '../support/redis';
 import { type ServerProcess, spawnServer } from '../support/server-process';
 import { connected, type TestClient, within } from '../support/ws-client';
@@ -100,6 +101,25 @@ describe('behind nginx', () => {
     expect((await publishOn(servers[1], 'through-nginx', 'from.b')).status).toBe(202);
     await client.nextOfType('from.a');
     await client.nextOfType('from.b');
+  });
+
+  it('lets no spelling of the broadcast path through nginx without the key', async () => {
+    const client = await viaNginx('spelling-watcher');
+    for (const target of BROADCAST_PATH_SPELLINGS) {
+      const answer = await rawHttp(nginx.port, {
+        method: 'POST',
+        target: target.replace('PORT', String(nginx.port)),
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: { userId: 'spelling-watcher' }, event: 'leak', data: target }),
+      });
+      // A 4xx from nginx or from the instance; a 2xx or a 5xx names the spelling.
+      expect(
+        `${target}: ${answer.status >= 400 && answer.status < 500 ? '4xx' : answer.status}`,
+      ).toBe(`${target}: 4xx`);
+    }
+    expect((await publishOn(servers[0], 'spelling-watcher', 'control')).status).toBe(202);
+    await client.nextOfType('control');
+    expect(client.messages.filter((message) => message.type === 'leak')).toEqual([]);
   });
 
   it('moves the clients of a SIGTERMed instance to the other one after 1001', async () => {

@@ -13,6 +13,38 @@ const WEBSOCKET_FLAG =
     ? []
     : ['--experimental-websocket'];
 
+/** The folder of an installed package of this repository. */
+const moduleDir = (name: string): string => join(ROOT, 'node_modules', name);
+
+/** The packages and, recursively, their dependencies, as installed in this repository. */
+function packageClosure(names: string[]): string[] {
+  const found = new Set<string>();
+  const visit = (name: string): void => {
+    if (found.has(name)) {
+      return;
+    }
+    found.add(name);
+    const manifest = JSON.parse(readFileSync(join(moduleDir(name), 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    Object.keys(manifest.dependencies ?? {}).forEach(visit);
+  };
+  names.forEach(visit);
+  return [...found];
+}
+
+/** The Node setup of docs/sdk.md, as it is written there: its TypeScript block that imports `ws`. */
+function documentedNodeSetup(): string {
+  const blocks = [
+    ...readFileSync(join(ROOT, 'docs/sdk.md'), 'utf8').matchAll(/```ts\n([^]*?)```/g),
+  ];
+  const setup = blocks.map((block) => block[1]).find((code) => code.includes("from 'ws'"));
+  if (setup === undefined) {
+    throw new Error("docs/sdk.md has no TypeScript block that imports 'ws'");
+  }
+  return setup;
+}
+
 /**
  * The npm packages as a web team gets them: built, packed with `npm pack`, installed from the
  * tarballs into an empty project outside this repository (nothing of the repository resolves
@@ -50,13 +82,31 @@ describe('packages from their tarballs', () => {
       );
       return join(scratch, (JSON.parse(out) as Array<{ filename: string }>)[0].filename);
     });
+    // What docs/sdk.md has a Node 20 user install beside them, packed from this repository's own
+    // node_modules so that the test needs no registry.
+    const nodeSetup = packageClosure(['ws', '@types/ws']).map((name) => {
+      const out = execFileSync(
+        NPM,
+        ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch, moduleDir(name)],
+        { cwd: scratch, encoding: 'utf8' },
+      );
+      return join(scratch, (JSON.parse(out) as Array<{ filename: string }>)[0].filename);
+    });
     writeFileSync(
       join(scratch, 'package.json'),
       JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
     );
     execFileSync(
       NPM,
-      ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--offline', ...packed],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--ignore-scripts',
+        '--offline',
+        ...packed,
+        ...nodeSetup,
+      ],
       { cwd: scratch, stdio: 'pipe' },
     );
     app = await startApp();
@@ -110,6 +160,7 @@ describe('packages from their tarballs', () => {
   });
 
   it('type-checks a TypeScript consumer against the declarations, and rejects a wrong use', () => {
+    writeFileSync(join(scratch, 'node-setup.mts'), documentedNodeSetup());
     writeFileSync(
       join(scratch, 'tsconfig.json'),
       JSON.stringify({
@@ -123,20 +174,21 @@ describe('packages from their tarballs', () => {
           types: [],
           skipLibCheck: false,
         },
-        files: ['consumer.mts'],
+        files: ['consumer.mts', 'node-setup.mts'],
       }),
     );
     const consumer = (extra: string): string => `
       import { SwitchboardClient, type ConnectionState, type RoomJoinedData } from '@switchboard/client';
       import { CloseCode, type ServerMessage } from '@switchboard/protocol';
       const client = new SwitchboardClient({ url: 'https://rt.example.com', getAccessToken: () => 'token' });
+      const inPage = new SwitchboardClient({ url: '/', getAccessToken: () => 'token', WebSocket: globalThis.WebSocket });
       const state: ConnectionState = client.state;
       const joined: Promise<RoomJoinedData> = client.join('lobby');
       client.on('recovered', ({ room, missed }) => console.log(room, missed));
       client.onEvent<{ id: string }>('invoice.paid', (data) => console.log(data.id));
       const onMessage = (message: ServerMessage): string => message.type;
       const code: number = CloseCode.SessionExpired;
-      export { state, joined, onMessage, code };
+      export { inPage, state, joined, onMessage, code };
       ${extra}`;
     const tsc = (source: string) => {
       writeFileSync(join(scratch, 'consumer.mts'), source);
