@@ -60,6 +60,7 @@ async function boot(main) {
       MAX_CONNECTIONS: '50000',
       MAX_CONNECTIONS_PER_IP: '50000',
       TICKETS_PER_MINUTE: '1000000',
+      METRICS_TOKEN: SECRET,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

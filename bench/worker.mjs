@@ -8,6 +8,11 @@ import WebSocket from 'ws';
 const localAddress = process.env.LOCAL_ADDRESS ?? '127.0.0.1';
 const secret = new TextEncoder().encode(process.env.JWT_SECRET ?? '');
 const agent = new Agent({ keepAlive: true, maxSockets: 64, localAddress });
+/**
+ * storm and overload: thousands of independent clients, each with its own connection in reality;
+ * a wider pool so that the driver's own queue is not the bottleneck (still bounded per worker).
+ */
+const stormAgent = new Agent({ keepAlive: true, maxSockets: 512, localAddress });
 
 /** @type {Array<{ socket: WebSocket, user: string, room?: string }>} */
 let clients = [];
@@ -382,49 +387,243 @@ function recoveryReport({ last }) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// storm: clients of an instance that drains come back to another one, with the token they hold
+// storm: clients of an instance that drains come back to another one, with the token they hold,
+// following the server's hints as the SDK (libs/client) does
 
-/** @type {WebSocket[]} */
-let stormSockets = [];
-let storm = { back: 0, failed: 0, lastBackAt: 0, refusals: {} };
+/**
+ * The worker's own event-loop lag, sampled every 50 ms: a client timeout that fired while this
+ * process was stalled (its timer late, or the loop blocked during the attempt) is the driver's
+ * fault, not the server's, and is counted apart.
+ */
+const LAG_SAMPLE_MS = 50;
+/** A stall: the loop at least this late. */
+const STALL_MS = 500;
+/** [at, lagMs] of every sample late by STALL_MS or more (bounded). */
+let stalls = [];
+let maxLagMs = 0;
+let lastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const lag = now - lastTick - LAG_SAMPLE_MS;
+  lastTick = now;
+  maxLagMs = Math.max(maxLagMs, lag);
+  if (lag >= STALL_MS && stalls.length < 10000) {
+    stalls.push([now, lag]);
+  }
+}, LAG_SAMPLE_MS).unref();
 
-/** Opens a socket and resolves at its welcome; rejects with the close code. */
-function welcomed(url) {
+/** Whether the loop stalled (≥ STALL_MS) between `from` and `to` (performance.now() times). */
+const stalledBetween = (from, to) => stalls.some(([at, lag]) => at >= from && at - lag <= to);
+
+/** An error carrying the server's hint, in ms, when it gave one (503 body, Retry-After, 1001). */
+function refused(message, hintMs = null) {
+  const error = new Error(message);
+  error.hintMs = hintMs;
+  return error;
+}
+
+/** The hint of a 503: `retryAfterMs` from the JSON body, else `Retry-After` (seconds). */
+function hintOf(res, text) {
+  try {
+    const body = JSON.parse(text);
+    if (Number.isFinite(body.retryAfterMs)) {
+      return body.retryAfterMs;
+    }
+  } catch {
+    // not JSON: the header then
+  }
+  const header = Number(res.headers['retry-after']);
+  return Number.isFinite(header) ? header * 1000 : null;
+}
+
+/** The 1001's `reconnect in N ms`, or null. */
+function reconnectHint(reason) {
+  const match = /reconnect in (\d+) ?ms/.exec(reason);
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * A ticket for `token`: resolves { url, expiresAt }; a refusal rejects with its status (and the
+ * hint of a 503). `signal` aborts it (an impatient client giving up).
+ */
+function stormTicket(httpBase, token, signal) {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('timeout'));
-    }, 20000);
-    socket.on('error', () => undefined);
-    socket.once('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`close ${code}`));
-    });
-    socket.once('message', () => {
-      clearTimeout(timer); // the first frame is the welcome
-      resolve(socket);
-    });
+    const req = request(
+      `${httpBase}/auth/ws-ticket`,
+      { method: 'POST', agent: stormAgent, signal, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => {
+          if (res.statusCode === 201) {
+            const body = JSON.parse(text);
+            resolve({
+              url: body.url,
+              expiresAt: performance.now() + (Number(body.expiresIn) || 30) * 1000,
+            });
+          } else if (res.statusCode === 503) {
+            reject(refused('ticket 503', hintOf(res, text)));
+          } else {
+            reject(refused(`ticket ${res.statusCode}`));
+          }
+        });
+        res.on('error', () => reject(refused('ticket aborted')));
+      },
+    );
+    req.on('error', (error) =>
+      reject(refused(error.name === 'AbortError' ? 'ticket aborted' : `ticket ${error.code}`)),
+    );
+    req.end();
   });
 }
 
 /**
- * Like the SDK: after a close, wait a jittered moment, fetch a ticket with the same token and
- * reconnect, backing off (jittered, doubling, at most 5 s) on a refusal; gives up after 30 tries.
+ * Opens a socket and resolves at its welcome; rejects with `upgrade 503` (and its hint), the
+ * upgrade's other status, or the close code. `signal` aborts it.
  */
-async function comeBack(httpBase, token) {
-  let delayMs = 250;
-  for (let attempt = 0; attempt < 30; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * delayMs));
+function stormSocket(url, signal, timeoutMs = 0) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { localAddress, perMessageDeflate: false });
+    let done = false;
+    const finish = (error) => {
+      if (!done) {
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
+        if (error) {
+          reject(error);
+        } else {
+          resolve(socket);
+        }
+      }
+    };
+    const abort = () => {
+      socket.terminate();
+      finish(refused('upgrade aborted'));
+    };
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            socket.terminate();
+            finish(refused('timeout'));
+          }, timeoutMs)
+        : null;
+    signal?.addEventListener('abort', abort);
+    socket.on('error', (error) => finish(refused(`socket ${error.code ?? error.message}`)));
+    socket.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => {
+        socket.terminate();
+        finish(
+          res.statusCode === 503
+            ? refused('upgrade 503', hintOf(res, text))
+            : refused(`upgrade ${res.statusCode}`),
+        );
+      });
+    });
+    socket.once('close', (code, reason) =>
+      finish(refused(`close ${code}`, code === 1001 ? reconnectHint(String(reason)) : null)),
+    );
+    socket.once('message', () => finish(null)); // the first frame is the welcome
+  });
+}
+
+/** @type {WebSocket[]} */
+let stormSockets = [];
+let storm = null;
+const newStorm = () => ({
+  back: 0,
+  failed: 0,
+  firstBackAt: 0,
+  lastBackAt: 0,
+  backTimes: [],
+  refusals: {},
+  timeouts: 0,
+  stallTimeouts: 0,
+  ticketReused: 0,
+  attempts: 0,
+});
+
+/** The SDK's backoff: full jitter, random × min(30 s, 1 s × 2^n), widened on every retry. */
+class Backoff {
+  attempt = 0;
+  next() {
+    const ceiling = Math.min(30000, 1000 * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    return Math.floor(Math.random() * ceiling);
+  }
+}
+
+/** The SDK's delay: the backoff, or the hint plus up to a tenth of it (≤ 1 s) when longer. */
+/** As the SDK: the server's hint plus a little jitter, else the next backoff (which widens). */
+function retryDelay(backoff, hintMs) {
+  return hintMs !== null && hintMs !== undefined
+    ? hintMs + Math.floor(Math.random() * Math.min(1000, hintMs / 10))
+    : backoff.next();
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A client coming back to `httpBase` after its socket closed (`hintMs`: the 1001's `reconnect in`),
+ * as the SDK does: on a 503 (ticket or upgrade) wait its `retryAfterMs`, else `Retry-After`; after
+ * an upgrade 503, the same ticket again while it is valid; otherwise full-jitter backoff capped at
+ * 30 s. `attemptTimeoutMs` > 0: an impatient client abandons an attempt (ticket + upgrade +
+ * welcome) after that long and tries again. Gives up only at `deadline` (the scenario's bound).
+ */
+async function comeBack(httpBase, token, hintMs, { attemptTimeoutMs, deadline }) {
+  const backoff = new Backoff();
+  let delayMs = retryDelay(backoff, hintMs);
+  let ticket = null;
+  while (performance.now() + delayMs < deadline) {
+    await sleep(delayMs);
+    storm.attempts += 1;
+    const controller = new AbortController();
+    const begin = performance.now();
+    let timedOut = false;
+    const timer =
+      attemptTimeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, attemptTimeoutMs)
+        : null;
     try {
-      const socket = await welcomed(await ticketFor(httpBase, token));
+      if (ticket === null || ticket.expiresAt - performance.now() < 1000) {
+        ticket = await stormTicket(httpBase, token, controller.signal);
+      } else {
+        storm.ticketReused += 1;
+      }
+      const socket = await stormSocket(ticket.url, controller.signal);
+      clearTimeout(timer);
       stormSockets.push(socket);
+      socket.on('error', () => undefined);
+      const now = performance.timeOrigin + performance.now();
       storm.back += 1;
-      storm.lastBackAt = performance.timeOrigin + performance.now();
+      storm.firstBackAt = storm.firstBackAt || now;
+      storm.lastBackAt = now;
+      storm.backTimes.push(now);
       return;
     } catch (error) {
-      storm.refusals[error.message] = (storm.refusals[error.message] ?? 0) + 1;
-      delayMs = Math.min(2 * delayMs, 5000);
+      clearTimeout(timer);
+      let reason = error.message;
+      if (timedOut) {
+        // Abandoned: was this worker stalled meanwhile (its own loop, not the server)?
+        const fired = performance.now();
+        if (fired - begin > attemptTimeoutMs + STALL_MS || stalledBetween(begin, fired)) {
+          storm.stallTimeouts += 1;
+          reason = 'timeout (worker stalled)';
+        } else {
+          storm.timeouts += 1;
+          reason = 'timeout';
+        }
+      }
+      storm.refusals[reason] = (storm.refusals[reason] ?? 0) + 1;
+      if (error.message !== 'upgrade 503') {
+        ticket = null; // redeemed, refused or unknown: the next attempt fetches a new one
+      }
+      delayMs = retryDelay(backoff, timedOut ? null : error.hintMs);
     }
   }
   storm.failed += 1;
@@ -432,7 +631,10 @@ async function comeBack(httpBase, token) {
 
 /** Connects `count` clients to `http`; each one comes back to `fallback` when its socket closes. */
 async function stormConnect({ http, fallback, count, first, prefix, concurrency }) {
-  storm = { back: 0, failed: 0, lastBackAt: 0, refusals: {} };
+  storm = newStorm();
+  stalls = [];
+  maxLagMs = 0;
+  stormOptions = null;
   let next = 0;
   let failed = 0;
   await Promise.all(
@@ -444,9 +646,15 @@ async function stormConnect({ http, fallback, count, first, prefix, concurrency 
           .setExpirationTime('2h')
           .sign(secret);
         try {
-          const socket = await welcomed(await ticketFor(http, token));
+          const { url } = await stormTicket(http, token);
+          const socket = await stormSocket(url, undefined, 20000);
           stormSockets.push(socket);
-          socket.once('close', () => void comeBack(fallback, token));
+          socket.on('error', () => undefined);
+          socket.once('close', (code, reason) => {
+            const hint = code === 1001 ? reconnectHint(String(reason)) : null;
+            pendingBack.push(() => comeBack(fallback, token, hint, stormOptions));
+            startPending();
+          });
         } catch {
           failed += 1;
         }
@@ -454,6 +662,85 @@ async function stormConnect({ http, fallback, count, first, prefix, concurrency 
     }),
   );
   return { failed };
+}
+
+/** How the clients come back (`stormArm` sets it before the drain). */
+let stormOptions = null;
+/** Closes that came before the options (none should): started when they arrive. */
+let pendingBack = [];
+function startPending() {
+  if (stormOptions !== null) {
+    pendingBack.forEach((start) => void start());
+    pendingBack = [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// overload: open-loop arrivals at a fixed rate; each fetches a ticket, connects, closes at the
+// welcome
+
+async function overload({ http, rate, durationMs, prefix, maxInFlight, timeoutMs }) {
+  const result = { offered: 0, ok: 0, refused: {}, failed: {}, skipped: 0, timeouts: 0 };
+  let inFlight = 0;
+  let seq = 0;
+  const count = (bucket, key) => (bucket[key] = (bucket[key] ?? 0) + 1);
+  const one = async () => {
+    const user = `${prefix}${seq++}`;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    try {
+      const token = await new SignJWT({ sub: user, name: user, sid: user })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('1h')
+        .sign(secret);
+      const { url } = await stormTicket(http, token, controller.signal);
+      const socket = await stormSocket(url, controller.signal);
+      socket.on('error', () => undefined);
+      socket.close();
+      result.ok += 1;
+    } catch (error) {
+      if (timedOut) {
+        result.timeouts += 1;
+      } else if (/ 503$/.test(error.message)) {
+        count(result.refused, error.message);
+      } else {
+        count(result.failed, error.message);
+      }
+    } finally {
+      clearTimeout(timer);
+      inFlight -= 1;
+    }
+  };
+  const started = performance.now();
+  const tickMs = 10;
+  await new Promise((resolve) => {
+    const interval = setInterval(() => {
+      const elapsed = performance.now() - started;
+      const due = Math.min(rate * (durationMs / 1000), Math.floor((rate * elapsed) / 1000));
+      while (result.offered + result.skipped < due) {
+        if (inFlight >= maxInFlight) {
+          result.skipped += 1; // bounded: an arrival past maxInFlight is not sent
+          continue;
+        }
+        result.offered += 1;
+        inFlight += 1;
+        void one();
+      }
+      if (elapsed >= durationMs) {
+        clearInterval(interval);
+        resolve();
+      }
+    }, tickMs);
+  });
+  const deadline = performance.now() + timeoutMs + 1000;
+  while (inFlight > 0 && performance.now() < deadline) {
+    await sleep(50);
+  }
+  return { ...result, maxLagMs: Math.round(maxLagMs) };
 }
 
 process.on('message', async ({ id, cmd, args }) => {
@@ -490,14 +777,24 @@ process.on('message', async ({ id, cmd, args }) => {
     result = recoveryReport(args);
   } else if (cmd === 'stormConnect') {
     result = await stormConnect(args);
+  } else if (cmd === 'stormArm') {
+    stormOptions = { ...args, deadline: performance.now() + args.boundMs };
+    startPending();
   } else if (cmd === 'stormStatus') {
-    result = storm;
+    const { backTimes, ...rest } = storm;
+    result = { ...rest, backTimes: args.times ? backTimes : [], maxLagMs: Math.round(maxLagMs) };
+  } else if (cmd === 'overload') {
+    maxLagMs = 0;
+    result = await overload(args);
   } else if (cmd === 'stormClose') {
     stormSockets.forEach((socket) => {
       socket.removeAllListeners('close');
       socket.terminate();
     });
     stormSockets = [];
+    storm = newStorm();
+    stormOptions = null;
+    pendingBack = [];
   } else if (cmd === 'count') {
     result = { received };
   } else if (cmd === 'report') {
