@@ -14,7 +14,8 @@ function boot(
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    // Generous: a loaded machine takes seconds to load the server before it can refuse.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -53,6 +54,8 @@ describe('boot-time configuration errors', () => {
       'METRICS_TOKEN',
     ],
     [{ METRICS_TOKEN: 'm'.repeat(16), METRICS_PUBLIC: 'true' }, 'METRICS_PUBLIC'],
+    [{ PRESENCE_EVENTS_MAX_MEMBERS: '1000' }, 'PRESENCE_EVENTS_MAX_MEMBERS'],
+    [{ PRESENCE_BATCH_MS: '5' }, 'PRESENCE_BATCH_MS'],
   ])('%j exits 1 with one line naming %s', async (env, variable) => {
     const { code, stderr, stdout } = await boot(env);
     expect(code).toBe(1);

@@ -18,6 +18,8 @@ function gate(env: Record<string, string> = {}) {
   const config = loadConfig({ NODE_ENV: 'test', ...env });
   const metrics = new MetricsService(config);
   const subject = new AdmissionGate(config, hub, metrics);
+  subject.onApplicationBootstrap();
+  disposers.push(() => subject.onApplicationShutdown());
   disposers.push(() => metrics.onApplicationShutdown());
   const refusals: string[] = [];
   subject.onRefusal((reason) => refusals.push(reason));

@@ -1,4 +1,8 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 export { MAX_HANDSHAKES_IN_PROGRESS } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -69,7 +73,7 @@ export function retryAfterSeconds(retryAfterMs: number): number {
  * (`check`): served that late, its client has likely given up.
  */
 @Injectable()
-export class AdmissionGate implements OnApplicationShutdown {
+export class AdmissionGate implements OnApplicationBootstrap, OnApplicationShutdown {
   private inProgress = 0;
   private readonly maxWaitMs: number;
   private readonly maxInProgress: number;
@@ -83,7 +87,7 @@ export class AdmissionGate implements OnApplicationShutdown {
   /** Handshakes completed a second, smoothed over the seconds that had any. */
   private rate = INITIAL_RATE;
   private loopDelayMs = 0;
-  private readonly probe: NodeJS.Timeout;
+  private probe: NodeJS.Timeout | undefined;
   private readonly listeners: RefusalListener[] = [];
 
   constructor(
@@ -95,6 +99,14 @@ export class AdmissionGate implements OnApplicationShutdown {
     this.maxInProgress = config.limits.maxHandshakesInProgress;
     metrics.bindHandshakesInProgress(() => this.inProgress);
     this.onRefusal((reason) => metrics.admissionRefusal(reason));
+  }
+
+  /**
+   * Starts measuring the event loop once the application is up: the boot's own long turns
+   * (compiling, wiring modules) say nothing about the load, and measured from the constructor
+   * they closed the gate to the first clients after a start.
+   */
+  onApplicationBootstrap(): void {
     let expected = performance.now() + LOOP_PROBE_MS;
     this.probe = setInterval(() => {
       const now = performance.now();
