@@ -1,4 +1,10 @@
-import type { UserInfo } from '@switchboard/protocol';
+import type {
+  PresenceDiffData,
+  PresenceListData,
+  ServerMessage,
+  TypingData,
+  UserInfo,
+} from '@switchboard/protocol';
 import type { Session } from '../../libs/nest/src/core/session';
 import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { RoomPolicy } from '../../libs/nest/src/realtime/rooms/room-policy';
@@ -14,6 +20,8 @@ interface RoomMessage {
 }
 
 const SECRET = 'rooms-test-secret-that-is-long-enough-0123456789';
+const BATCH_MS = 100;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Rooms, presence and typing across two instances on one Redis, or on a Redis Cluster (docs/protocol.md, Messages). */
 describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
@@ -32,6 +40,7 @@ describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
       WS_HEARTBEAT_MS: '500',
       // The tests poll presence.list; the per-socket rate limit has its own tests.
       WS_MESSAGES_PER_WINDOW: '1000',
+      PRESENCE_BATCH_MS: String(BATCH_MS),
     };
     [a, b] = await twoInstances(env);
   }, 60_000);
@@ -57,40 +66,56 @@ describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
     (await client.join(room)).members;
   const ids = (members: UserInfo[]) => members.map((m) => m.id).sort();
 
-  it('joins, announces presence, and delivers room messages to every member on both instances', async () => {
+  /** The next `presence.diff` of the room that satisfies `ok`, skipping earlier ones. */
+  const diffUntil = (
+    client: TestClient,
+    room: string,
+    ok: (diff: PresenceDiffData) => boolean,
+  ): Promise<ServerMessage<PresenceDiffData>> =>
+    client.next<PresenceDiffData>((m) => {
+      const diff = m.data as PresenceDiffData;
+      return m.type === 'presence.diff' && diff.room === room && ok(diff);
+    });
+
+  it('joins, tells the members in a batch, and delivers room messages to every member on both instances', async () => {
     const alice = await connect(a, 'alice', 'Alice');
     const bob = await connect(b, 'bob', 'Bob');
     expect(await join(alice, 'team-1')).toEqual([{ id: 'alice', name: 'Alice' }]);
     expect(ids(await join(bob, 'team-1'))).toEqual(['alice', 'bob']);
-    expect((await alice.nextOfType('presence.joined')).data).toEqual({
+    const toAlice = await diffUntil(alice, 'team-1', (d) => d.joined.some((u) => u.id === 'bob'));
+    expect(toAlice.data).toEqual({
       room: 'team-1',
-      user: { id: 'bob', name: 'Bob' },
+      joined: expect.arrayContaining([{ id: 'bob', name: 'Bob' }]),
+      left: [],
+      count: 2,
     });
 
     bob.send({
       type: 'room.message',
       data: { room: 'team-1', text: 'e\u0301t\u00e9 \u202E<b>hi</b>' },
     });
-    const [toAlice, toBob] = await Promise.all([
+    const [messageToAlice, messageToBob] = await Promise.all([
       alice.nextOfType<RoomMessage>('room.message'),
       bob.nextOfType<RoomMessage>('room.message'),
     ]);
-    expect(toAlice.data).toEqual({
+    expect(messageToAlice.data).toEqual({
       room: 'team-1',
       from: { id: 'bob', name: 'Bob' },
       text: '\u00e9t\u00e9 <b>hi</b>',
       messageId: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
-    expect(toBob.data?.messageId).toBe(toAlice.data?.messageId);
+    expect(messageToBob.data?.messageId).toBe(messageToAlice.data?.messageId);
 
     bob.send({ type: 'room.leave', id: 'bye', data: { room: 'team-1' } });
     expect(await bob.nextOfType('room.left')).toMatchObject({
       id: 'bye',
       data: { room: 'team-1' },
     });
-    expect((await alice.nextOfType('presence.left')).data).toEqual({
+    expect((await diffUntil(alice, 'team-1', (d) => d.left.includes('bob'))).data).toEqual({
       room: 'team-1',
-      user: { id: 'bob', name: 'Bob' },
+      joined: [],
+      left: ['bob'],
+      count: 1,
     });
     alice.send({ type: 'room.message', data: { room: 'team-1', text: 'anyone?' } });
     await alice.nextOfType('room.message');
@@ -111,64 +136,171 @@ describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
     await join(carol2, 'lounge');
     await join(dave, 'lounge');
     dave.send({ type: 'presence.list', id: 'who', data: { room: 'lounge' } });
-    const list = await dave.nextOfType<{ room: string; members: UserInfo[]; count: number }>(
-      'presence.list',
-    );
+    const list = await dave.nextOfType<PresenceListData>('presence.list');
     expect(list.id).toBe('who');
-    expect(ids(list.data?.members ?? [])).toEqual(['carol', 'dave']);
-    expect(list.data?.count).toBe(2);
-
-    // Carol's second connection joining did not announce her again, and one of two leaving does not say she left.
-    expect(dave.messages.filter((m) => m.type === 'presence.joined')).toHaveLength(0);
-    carol1.close();
-    await waitUntil(async () => {
-      dave.send({ type: 'presence.list', data: { room: 'lounge' } });
-      return (
-        ids(
-          (await dave.nextOfType<{ members: UserInfo[] }>('presence.list')).data?.members ?? [],
-        ).join() === 'carol,dave'
-      );
-    }, 'the list after one of carol’s sockets left');
-    expect(dave.messages.some((m) => m.type === 'presence.left')).toBe(false);
-    carol2.close();
-    expect((await dave.nextOfType('presence.left')).data).toEqual({
+    expect(list.data).toEqual({
       room: 'lounge',
-      user: { id: 'carol', name: 'carol' },
+      members: [
+        { id: 'carol', name: 'carol' },
+        { id: 'dave', name: 'dave' },
+      ],
+      count: 2,
+    });
+
+    // One of carol's two sockets leaving does not make her leave.
+    carol1.close();
+    await waitUntil(async () => (await dave.presence('lounge')).length === 2, 'the list');
+    await sleep(BATCH_MS * 3);
+    expect(
+      dave.messages.some(
+        (m) => m.type === 'presence.diff' && (m.data as PresenceDiffData).left.includes('carol'),
+      ),
+    ).toBe(false);
+    carol2.close();
+    expect((await diffUntil(dave, 'lounge', (d) => d.left.includes('carol'))).data).toEqual({
+      room: 'lounge',
+      joined: [],
+      left: ['carol'],
+      count: 1,
     });
   });
 
-  it('sends typing to the other members, at most once per user per room per 2 s', async () => {
+  it('batches a burst of joins and leaves on both instances: at most one presence frame per batch, and the last is exact', async () => {
+    const watcher = await connect(a, 'watcher');
+    await join(watcher, 'burst');
+    const crowd = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => connect(i % 2 ? a : b, `crowd-${i}`)),
+    );
+    const started = Date.now();
+    await Promise.all(crowd.map((client) => join(client, 'burst')));
+    await Promise.all(
+      crowd.slice(0, 10).map((client) => client.request('room.leave', { room: 'burst' })),
+    );
+    const elapsed = Date.now() - started;
+    const last = await diffUntil(watcher, 'burst', (d) => d.count === 21);
+    await sleep(BATCH_MS * 3); // nothing more may follow once the changes are told
+    const frames = watcher.messages
+      .concat(last)
+      .filter(
+        (m) => m.type.startsWith('presence.') && (m.data as { room: string }).room === 'burst',
+      );
+    expect(frames.every((m) => m.type === 'presence.diff')).toBe(true);
+    // One frame per batch at most: never more than the batches the burst spanned, plus the
+    // batches that told the changes of the other instance (one later each).
+    expect(frames.length).toBeLessThanOrEqual(Math.ceil(elapsed / BATCH_MS) + 4);
+    expect((frames.at(-1)?.data as PresenceDiffData).count).toBe(21);
+    // Applying every diff in order gives the room as it is.
+    const known = new Set(['watcher']);
+    for (const { data } of frames) {
+      const diff = data as PresenceDiffData;
+      diff.joined.forEach((u) => known.add(u.id));
+      diff.left.forEach((id) => known.delete(id));
+    }
+    expect([...known].sort()).toEqual(
+      ['watcher', ...crowd.slice(10).map((c) => c.welcome.user.id)].sort(),
+    );
+    // Each member heard every batch of changes of both instances in one frame per batch.
+    for (const client of crowd.slice(10, 14)) {
+      const diffs = client.messages.filter((m) => m.type === 'presence.diff');
+      const stamps = diffs.map((m) => m.ts);
+      expect(stamps.every((ts, i) => i === 0 || ts - stamps[i - 1] >= BATCH_MS / 2)).toBe(true);
+    }
+  });
+
+  it('pages presence.list with a cursor, never repeating or missing a member while others come and go', async () => {
+    const steady = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        connect(i % 2 ? a : b, `p-${String(i).padStart(2, '0')}`),
+      ),
+    );
+    await Promise.all(steady.map((client) => join(client, 'paged')));
+    const reader = steady[0];
+    const seen: string[] = [];
+    let after: string | undefined;
+    let churn = 0;
+    for (;;) {
+      const page: PresenceListData = await reader.request('presence.list', {
+        room: 'paged',
+        limit: 5,
+        ...(after === undefined ? {} : { after }),
+      });
+      seen.push(...page.members.map((m) => m.id));
+      if (page.next === undefined) {
+        break;
+      }
+      after = page.next;
+      // Others come (before and after the cursor) and go while the reader pages.
+      const comer = await connect(churn % 2 ? a : b, `${churn % 2 ? 'a' : 'z'}-comer-${churn}`);
+      churn += 1;
+      await join(comer, 'paged');
+      comer.close();
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(steady.map((c) => c.welcome.user.id)));
+    expect([...seen].sort()).toEqual(seen);
+    reader.send({ type: 'presence.list', id: 'too-many', data: { room: 'paged', limit: 501 } });
+    expect((await reader.next((m) => m.id === 'too-many')).data).toMatchObject({
+      code: 'validation_failed',
+      details: { fields: { limit: ['limit must be a whole number from 1 to 500'] } },
+    });
+  });
+
+  it('batches typing: one notice per batch naming who typed, from both instances, at most once per user per 2 s', async () => {
     const erin = await connect(a, 'erin');
     const frank = await connect(b, 'frank');
-    await join(erin, 'desk');
-    await join(frank, 'desk');
+    const tabOnA = await connect(a, 'ivy');
+    const tabOnB = await connect(b, 'ivy');
+    for (const client of [erin, frank, tabOnA, tabOnB]) {
+      await join(client, 'desk');
+    }
     for (let i = 0; i < 3; i++) {
       erin.send({ type: 'typing', data: { room: 'desk' } });
     }
-    erin.send({ type: 'room.message', data: { room: 'desk', text: 'sentinel' } });
-    await frank.nextOfType('room.message');
-    expect(frank.messages.filter((m) => m.type === 'room.typing').map((m) => m.data)).toEqual([
-      { room: 'desk', user: { id: 'erin', name: 'erin' } },
-    ]);
-    await erin.nextOfType('room.message');
-    expect(erin.messages.some((m) => m.type === 'room.typing')).toBe(false);
+    tabOnA.send({ type: 'typing', data: { room: 'desk' } });
+    tabOnB.send({ type: 'typing', data: { room: 'desk' } });
+    const named = new Set<string>();
+    while (!(named.has('erin') && named.has('ivy'))) {
+      const notice = await frank.nextOfType<TypingData>('typing');
+      expect(notice.data?.room).toBe('desk');
+      const users = notice.data?.users.map((u) => u.id) ?? [];
+      expect(new Set(users).size).toBe(users.length);
+      users.forEach((id) => named.add(id));
+    }
+    await sleep(BATCH_MS * 3);
+    // What came after: erin's repeats within 2 s were dropped; ivy's other tab (on the other
+    // instance) may have named her once more, in a later batch.
+    const all = frank.messages
+      .filter((m) => m.type === 'typing')
+      .flatMap((m) => (m.data as TypingData).users.map((u) => u.id));
+    expect(all.filter((id) => id === 'erin')).toHaveLength(0);
+    expect(all.filter((id) => id === 'ivy').length).toBeLessThanOrEqual(1);
+    expect(all).not.toContain('frank');
   });
 
-  it('throttles typing per user cluster-wide: two tabs on two instances make one room.typing', async () => {
-    const tabOnA = await connect(a, 'ivy');
-    const tabOnB = await connect(b, 'ivy');
-    const jack = await connect(a, 'jack');
-    for (const client of [tabOnA, tabOnB, jack]) {
-      await join(client, 'desk2');
+  it('switches between presence.diff and presence.count at PRESENCE_DIFF_MAX_MEMBERS, with no typing above it', async () => {
+    const [c, d] = await twoInstances({ ...env, PRESENCE_DIFF_MAX_MEMBERS: '3' });
+    try {
+      const [u0, u1, u2, u3] = await Promise.all(
+        ['t0', 't1', 't2', 't3'].map((id, i) => connect(i % 2 ? c : d, id)),
+      );
+      await join(u0, 'hall');
+      await Promise.all([join(u1, 'hall'), join(u2, 'hall')]);
+      await diffUntil(u0, 'hall', (diff) => diff.count === 3);
+      await join(u3, 'hall');
+      expect((await u0.nextOfType('presence.count')).data).toEqual({ room: 'hall', count: 4 });
+      u1.send({ type: 'typing', data: { room: 'hall' } });
+      await sleep(BATCH_MS * 4);
+      expect(u0.messages.some((m) => m.type === 'typing')).toBe(false);
+      await u3.request('room.leave', { room: 'hall' });
+      expect((await diffUntil(u0, 'hall', (diff) => diff.count === 3)).data).toEqual({
+        room: 'hall',
+        joined: [],
+        left: ['t3'],
+        count: 3,
+      });
+    } finally {
+      await Promise.all([c.close(), d.close()]);
     }
-    tabOnA.send({ type: 'typing', data: { room: 'desk2' } });
-    tabOnB.send({ type: 'typing', data: { room: 'desk2' } });
-    // Sentinels from both tabs: once jack has both, both typing requests were handled.
-    tabOnA.send({ type: 'room.message', data: { room: 'desk2', text: 'from a' } });
-    tabOnB.send({ type: 'room.message', data: { room: 'desk2', text: 'from b' } });
-    await jack.nextOfType('room.message');
-    await jack.nextOfType('room.message');
-    expect(jack.messages.filter((m) => m.type === 'room.typing')).toHaveLength(1);
   });
 
   it('reaches a room from BroadcastService on either instance, except a given connection', async () => {

@@ -1,3 +1,4 @@
+import type { PresenceDiffData, ServerMessage } from '@switchboard/protocol';
 import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { ConnectionRegistry } from '../../libs/nest/src/realtime/connections/connection-registry.interface';
 import { InstanceLease } from '../../libs/nest/src/redis/instance-lease';
@@ -9,7 +10,7 @@ import { connected, type TestClient } from '../support/ws-client';
 /**
  * An instance killed with SIGKILL (the built server, as a process) next to two in-process
  * instances on one Redis: within 2 × WS_HEARTBEAT_MS one survivor purges it, its users are not
- * locked out, and its members are announced as gone once, cluster-wide.
+ * locked out, and the rooms hear that its members are gone, with exact counts.
  */
 describe('an instance killed with SIGKILL', () => {
   let redis: RedisServer;
@@ -110,7 +111,7 @@ describe('an instance killed with SIGKILL', () => {
     }
   });
 
-  it('announces presence.left once, cluster-wide, for its members', async () => {
+  it('tells every member on every survivor that its members left, with the exact count', async () => {
     const doomed = await spawnServer(env);
     try {
       const onA = await connect(a, 'watcher-a');
@@ -124,22 +125,25 @@ describe('an instance killed with SIGKILL', () => {
       doomed.child.kill('SIGKILL');
       await doomed.exited;
       const killedAt = Date.now();
+      const carolLeft = (m: ServerMessage) =>
+        m.type === 'presence.diff' && (m.data as PresenceDiffData).left.includes('carol');
       const [leftA, leftB] = await Promise.all([
-        onA.nextOfType('presence.left', 3000),
-        onB.nextOfType('presence.left', 3000),
+        onA.next(carolLeft, 3000),
+        onB.next(carolLeft, 3000),
       ]);
       expect(Date.now() - killedAt).toBeLessThan(2000);
       for (const left of [leftA, leftB]) {
-        expect(left.data).toEqual({ room: 'wake', user: { id: 'carol', name: 'carol' } });
+        expect(left.data).toEqual({ room: 'wake', joined: [], left: ['carol'], count: 2 });
       }
       expect(await presence(onA, 'wake')).toEqual(['watcher-a', 'watcher-b']);
-      // Each survivor renews several times more: nobody announces it a second time.
+      // Each survivor renews several times more: nobody purges it a second time.
       await Promise.all(
         [a, b].flatMap((app) => [1, 2, 3].map(() => app.app.get(InstanceLease).renew())),
       );
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       expect(await presence(onB, 'wake')).toEqual(['watcher-a', 'watcher-b']);
       for (const watcher of [onA, onB]) {
-        expect(watcher.messages.filter((m) => m.type === 'presence.left')).toEqual([]);
+        expect(watcher.messages.filter(carolLeft)).toEqual([]);
       }
     } finally {
       await doomed.stop('SIGKILL');

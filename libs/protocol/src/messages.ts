@@ -23,6 +23,8 @@ export interface ServerMessage<T = unknown> {
 }
 
 export const MAX_MESSAGE_ID_LENGTH = 64;
+/** A user id (the access token's `sub`) is 1–128 characters. */
+export const MAX_USER_ID_LENGTH = 128;
 
 /** Client message types (docs/protocol.md, Messages). */
 export const ClientMessageType = {
@@ -48,10 +50,10 @@ export const ServerMessageType = {
   RoomLeft: 'room.left',
   RoomMessage: 'room.message',
   RoomHistory: 'room.history',
-  RoomTyping: 'room.typing',
-  PresenceJoined: 'presence.joined',
-  PresenceLeft: 'presence.left',
+  PresenceDiff: 'presence.diff',
+  PresenceCount: 'presence.count',
   PresenceList: 'presence.list',
+  Typing: 'typing',
   SessionRefreshed: 'session.refreshed',
   SessionExpiring: 'session.expiring',
 } as const;
@@ -65,6 +67,7 @@ export const RESERVED_EVENT_PREFIXES: readonly string[] = [
   'error',
   'welcome',
   'pong',
+  'typing',
 ];
 
 /**
@@ -111,7 +114,10 @@ export interface WelcomeData {
   missed?: number;
 }
 
-/** `room.joined` and `presence.list`: at most 100 members listed, `count` of them all. */
+/** Members named in a `room.joined` reply; `count` has them all (`presence.list` pages on). */
+export const MAX_LISTED_MEMBERS = 100;
+
+/** `room.joined` and `presence.list`: the first members in id order, `count` of them all. */
 export interface RoomMembersData {
   room: string;
   members: UserInfo[];
@@ -125,7 +131,7 @@ export interface RoomJoinedData extends RoomMembersData {
   missed?: number;
 }
 
-/** `room.left` (and the `data` of `room.leave`, `typing`, `presence.list`). */
+/** `room.left` (and the `data` of `room.leave` and of the client's `typing`). */
 export interface RoomData {
   room: string;
 }
@@ -163,10 +169,46 @@ export interface RoomMessageData {
   messageId: string;
 }
 
-/** `presence.joined`, `presence.left` and `room.typing`: who, in which room. */
-export interface RoomUserData {
+/**
+ * `presence.list` from a client: up to `limit` (1–500, default 100) members in id order, those
+ * after the member id `after` (a page's `next`).
+ */
+export interface PresenceListRequest extends RoomData {
+  after?: string;
+  limit?: number;
+}
+
+/** `presence.list` answer: one page of members; `next` is there while more may follow. */
+export interface PresenceListData extends RoomMembersData {
+  next?: string;
+}
+
+/**
+ * `presence.diff`: who came and who went in the last batch (`PRESENCE_BATCH_MS`), and how many
+ * members the room has now, cluster-wide. A user named in `joined` is present, one in `left` is
+ * not: apply both to the members you know. Rooms above `PRESENCE_DIFF_MAX_MEMBERS` get
+ * `presence.count` instead.
+ */
+export interface PresenceDiffData {
   room: string;
-  user: UserInfo;
+  joined: UserInfo[];
+  left: string[];
+  count: number;
+}
+
+/** `presence.count`: a large room's member count, at most once per batch. */
+export interface PresenceCountData {
+  room: string;
+  count: number;
+}
+
+/**
+ * `typing` from the server: the users who typed in the room during the last batch (the
+ * recipient's own user may be among them). None in rooms above `PRESENCE_DIFF_MAX_MEMBERS`.
+ */
+export interface TypingData {
+  room: string;
+  users: UserInfo[];
 }
 
 /** `session.refresh` from a client: a fresh access token of the same user. */

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { JwtSecretRequestType, type JwtModuleOptions, JwtService } from '@nestjs/jwt';
 import { type Algorithm, JsonWebTokenError, TokenExpiredError } from 'jsonwebtoken';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors } from 'jose';
+import { MAX_USER_ID_LENGTH } from '@switchboard/protocol';
 import { sanitizeText } from '../common/sanitize';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../config/clock';
@@ -11,7 +12,6 @@ import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
 import { verifyHs256 } from './hs256';
 
-const MAX_USER_ID_LENGTH = 128;
 /**
  * A token whose `exp` is further ahead than this is refused: no access token lives a year, and a
  * session must stay revocable (its revocation is kept until `exp`, which Redis must accept as a TTL).

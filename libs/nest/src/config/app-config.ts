@@ -43,6 +43,11 @@ export class AppConfig {
   ticketTtlS!: number;
   /** Stream history: publications kept per stream (0: off), and for how long after the last one. */
   history!: { size: number; ttlMs: number };
+  /**
+   * Presence and typing notices: the changes of `batchMs` reach each member as one frame; rooms
+   * above `diffMaxMembers` members get their count instead (and no typing notices).
+   */
+  presence!: { batchMs: number; diffMaxMembers: number };
   ws!: {
     path: string;
     maxPayloadBytes: number;
@@ -58,11 +63,6 @@ export class AppConfig {
     maxConnectionsPerIp: number;
     connectAttemptsPerMinute: number;
     ticketsPerMinute: number;
-    /**
-     * Rooms with more members than this get no `presence.joined` / `presence.left` (each would go
-     * to every member: n joins cost n² frames); 0: none at all.
-     */
-    presenceEventsMaxMembers: number;
     /** Handshakes in progress at once (`MAX_HANDSHAKES_IN_PROGRESS`), not read from the environment. */
     maxHandshakesInProgress: number;
     /** `BROADCAST_API_CALLS_PER_SECOND`, not read from the environment. */

@@ -198,6 +198,13 @@ export function loadConfig(env: Env): AppConfig {
   const nodeEnv = raw(env, 'NODE_ENV') ?? 'development';
   const production = nodeEnv === 'production';
   const port = int(env, 'PORT', 3000, 0, 65535);
+  if (raw(env, 'PRESENCE_EVENTS_MAX_MEMBERS') !== undefined) {
+    // Set for a reason: silently ignoring it would change what its rooms receive.
+    throw new ConfigError(
+      'PRESENCE_EVENTS_MAX_MEMBERS',
+      'is gone: presence is batched in every room now (set PRESENCE_DIFF_MAX_MEMBERS and PRESENCE_BATCH_MS instead)',
+    );
+  }
 
   const key = jwtKey(env, production);
   const devAuth = bool(env, 'DEV_AUTH', !production && key.kind === 'secret');
@@ -324,6 +331,10 @@ export function loadConfig(env: Env): AppConfig {
       allowedOrigins ??
       new Set([`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`]),
     ticketTtlS: int(env, 'TICKET_TTL_S', 30, 1, 600),
+    presence: {
+      batchMs: int(env, 'PRESENCE_BATCH_MS', 250, 10, 10_000),
+      diffMaxMembers: int(env, 'PRESENCE_DIFF_MAX_MEMBERS', 5_000, 0, 10_000_000),
+    },
     history: {
       size: int(env, 'HISTORY_SIZE', 100, 0, 10_000),
       ttlMs: int(env, 'HISTORY_TTL_S', 600, 1, 30 * 86_400) * 1000,
@@ -343,7 +354,6 @@ export function loadConfig(env: Env): AppConfig {
       maxConnectionsPerIp,
       connectAttemptsPerMinute: int(env, 'CONNECT_ATTEMPTS_PER_MINUTE', 5, 1, 1_000_000),
       ticketsPerMinute: int(env, 'TICKETS_PER_MINUTE', 30, 1, 1_000_000),
-      presenceEventsMaxMembers: int(env, 'PRESENCE_EVENTS_MAX_MEMBERS', 1000, 0, 10_000_000),
       broadcastApiCallsPerSecond: BROADCAST_API_CALLS_PER_SECOND,
       maxHandshakesInProgress: MAX_HANDSHAKES_IN_PROGRESS,
       maxUnauthenticatedPerIp,

@@ -49,7 +49,8 @@ export interface SwitchboardSettings {
   redisPrefix?: string;
   historySize?: number;
   historyTtlS?: number;
-  presenceEventsMaxMembers?: number;
+  presenceBatchMs?: number;
+  presenceDiffMaxMembers?: number;
   broadcastApiKey?: string;
   metricsToken?: string;
   metricsPublic?: boolean;
@@ -97,7 +98,8 @@ const VARIABLES: { readonly [K in keyof Required<SwitchboardSettings>]: string }
   redisPrefix: 'REDIS_PREFIX',
   historySize: 'HISTORY_SIZE',
   historyTtlS: 'HISTORY_TTL_S',
-  presenceEventsMaxMembers: 'PRESENCE_EVENTS_MAX_MEMBERS',
+  presenceBatchMs: 'PRESENCE_BATCH_MS',
+  presenceDiffMaxMembers: 'PRESENCE_DIFF_MAX_MEMBERS',
   broadcastApiKey: 'BROADCAST_API_KEY',
   metricsToken: 'METRICS_TOKEN',
   metricsPublic: 'METRICS_PUBLIC',

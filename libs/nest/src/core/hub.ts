@@ -101,6 +101,11 @@ export class Hub {
     return removeFrom(this.byRoom, room, connection);
   }
 
+  /** The rooms with local members. */
+  rooms(): IterableIterator<string> {
+    return this.byRoom.keys();
+  }
+
   ofRoom(room: string): ReadonlySet<Connection> {
     return this.byRoom.get(room) ?? EMPTY;
   }

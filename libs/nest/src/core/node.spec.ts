@@ -58,6 +58,7 @@ describe('Node (embedded broker)', () => {
       subscribe: () => Promise.resolve(),
       unsubscribe: () => Promise.resolve(),
       onMessage: () => undefined,
+      onResubscribed: () => undefined,
     };
     const node = new Node(down, new Hub(), kit.instance, kit.metrics, kit.config);
     await expect(node.publishEvents([roomChannel('r')], 'x')).rejects.toBeInstanceOf(
@@ -79,6 +80,7 @@ describe('Node (embedded broker)', () => {
       subscribe: () => new Promise<void>((resolve) => (subscribed = resolve)),
       unsubscribe: () => Promise.resolve(),
       onMessage: () => undefined,
+      onResubscribed: () => undefined,
     };
     const node = new Node(slow, new Hub(), kit.instance, kit.metrics, kit.config);
     const order: string[] = [];

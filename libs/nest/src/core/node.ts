@@ -18,8 +18,11 @@ const STREAM_PUBLISH_CONCURRENCY = 100;
 export const roomChannel = (room: string): string => `r:${room}`;
 export const ALL_CHANNEL = ALL;
 
-/** What travels between instances. `e`: an event frame; `c`: close sockets; `n`: a notice. */
-type Kind = 'e' | 'c' | 'n';
+/**
+ * What travels between instances. `e`: an event frame; `c`: close sockets; `n`: a notice; `b`: a
+ * room's batch of presence changes and typing (its topic: the instance that sent it).
+ */
+type Kind = 'e' | 'c' | 'n' | 'b';
 
 interface CloseCommand {
   code: number;
@@ -44,6 +47,7 @@ interface CloseCommand {
 export class Node implements OnModuleInit {
   private readonly logger = new Logger(Node.name);
   private readonly noticeHandlers = new Map<string, (payload: string) => void>();
+  private batchHandler: (room: string, payload: string) => void = () => undefined;
   /** Subscriptions on their way, by channel. */
   private readonly subscribing = new Map<string, Promise<void>>();
   /** Whether publications go into streams (`HISTORY_SIZE` > 0). */
@@ -171,6 +175,38 @@ export class Node implements OnModuleInit {
     await this.broker.publish(CONTROL, `${this.header('n', topic)}\n${payload}`);
   }
 
+  /**
+   * Sends a room's batch (`PresenceBatches`) to the other instances with members in the room, as
+   * one message on the room's channel.
+   *
+   * @throws BroadcastUnavailableError
+   */
+  async publishBatch(room: string, payload: string): Promise<void> {
+    this.assertAvailable();
+    await this.broker.publish(
+      roomChannel(room),
+      `${this.header('b', this.instance.id)}\n${payload}`,
+    );
+  }
+
+  /**
+   * Called when this instance subscribed its channels again after the link to the others dropped:
+   * what they sent meanwhile (batches, notices) never came.
+   */
+  onResubscribed(listener: () => void): void {
+    this.broker.onResubscribed(listener);
+  }
+
+  /** Handles the batches other instances send for rooms with local members. */
+  onBatch(handler: (room: string, payload: string) => void): void {
+    this.batchHandler = handler;
+  }
+
+  /** Sends one serialized frame to the room's local members (this instance's sockets only). */
+  deliverToRoom(room: string, frame: string): void {
+    this.deliver(roomChannel(room), frame, '');
+  }
+
   /** Handles the notices of one topic. */
   onNotice(topic: string, handler: (payload: string) => void): void {
     this.noticeHandlers.set(topic, handler);
@@ -216,6 +252,10 @@ export class Node implements OnModuleInit {
       this.closeLocal(channel, JSON.parse(payload) as CloseCommand);
     } else if (kind === 'n') {
       this.noticeHandlers.get(except)?.(payload);
+    } else if (kind === 'b') {
+      if (except !== this.instance.id && channel.startsWith('r:')) {
+        this.batchHandler(channel.slice(2), payload);
+      }
     } else {
       this.logger.warn({ msg: 'unknown bus message kind dropped', kind, channel });
     }

@@ -5,6 +5,7 @@ import {
   CloseCode,
   CloseReason,
   ErrorCode,
+  MAX_LISTED_MEMBERS,
   MAX_MESSAGE_ID_LENGTH,
   ServerMessageType,
 } from '@switchboard/protocol';
@@ -17,6 +18,7 @@ import { ClientError } from './messages/client-error';
 import {
   DEFAULT_HISTORY_LIMIT,
   PingData,
+  PresenceListData,
   RoomData,
   RoomHistoryData,
   RoomJoinData,
@@ -77,9 +79,9 @@ export class MessageRouter {
         data: await rooms.history(c, d.room, d.limit ?? DEFAULT_HISTORY_LIMIT, d.before),
       })),
       [ClientMessageType.Typing]: route(RoomData, (c, d) => rooms.typing(c, d.room)),
-      [ClientMessageType.PresenceList]: route(RoomData, async (c, d) => ({
+      [ClientMessageType.PresenceList]: route(PresenceListData, async (c, d) => ({
         type: ServerMessageType.PresenceList,
-        data: await rooms.members(c, d.room),
+        data: await rooms.members(c, d.room, d.limit ?? MAX_LISTED_MEMBERS, d.after),
       })),
       [ClientMessageType.SessionRefresh]: route(SessionRefreshData, async (c, d) => ({
         type: ServerMessageType.SessionRefreshed,

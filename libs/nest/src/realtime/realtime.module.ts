@@ -12,6 +12,7 @@ import { HandshakeObserver } from './handshake/handshake.observer';
 import { MemoryConnectionRegistry } from './connections/memory-connection-registry.store';
 import { MessageRouter } from './message-router';
 import { MemoryPresenceStore } from './presence/memory-presence.store';
+import { PresenceBatches } from './presence/presence-batches';
 import { PresenceStore } from './presence/presence-store.interface';
 import { RedisPresenceStore } from './presence/redis-presence.store';
 import { RealtimeGateway } from './realtime.gateway';
@@ -39,6 +40,7 @@ export class RealtimeModule {
         HandshakeObserver,
         MessageRouter,
         RoomsService,
+        PresenceBatches,
         SessionLifecycle,
         DrainService,
         ConnectionRegistrar,

@@ -45,6 +45,12 @@ export interface Broker {
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   onMessage(handler: BrokerHandler): void;
+  /**
+   * Called each time the channels of interest were subscribed again after the link to the other
+   * instances dropped (a Redis restart, a cluster's slot change): ephemeral messages published
+   * meanwhile never came. An in-process broker never drops, and never calls.
+   */
+  onResubscribed(listener: () => void): void;
 }
 export const Broker = Symbol('Broker');
 

@@ -112,6 +112,9 @@ export class MemoryBroker implements Broker, OnApplicationShutdown {
     this.handlers.push(handler);
   }
 
+  /** Nothing is ever lost in-process: never called. */
+  onResubscribed(): void {}
+
   /** Stops the sweeper; the streams go with the process. */
   onApplicationShutdown(): void {
     clearInterval(this.sweeper);

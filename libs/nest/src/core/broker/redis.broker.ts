@@ -159,6 +159,7 @@ export class RedisBroker implements Broker, OnApplicationShutdown {
   private readonly logger = new Logger(RedisBroker.name);
   private readonly interest = new Set<string>();
   private readonly handlers: BrokerHandler[] = [];
+  private readonly resubscribedListeners: Array<() => void> = [];
   private readonly origin: string;
   /** The streams of interest that delivered something or were read, by channel. */
   private readonly cursors = new Map<string, Cursor>();
@@ -287,6 +288,10 @@ export class RedisBroker implements Broker, OnApplicationShutdown {
 
   onMessage(handler: BrokerHandler): void {
     this.handlers.push(handler);
+  }
+
+  onResubscribed(listener: () => void): void {
+    this.resubscribedListeners.push(listener);
   }
 
   /** How many channels this instance is subscribed to (its interest). */
@@ -664,6 +669,7 @@ export class RedisBroker implements Broker, OnApplicationShutdown {
           Promise.all(names.map((name) => this.redis.subscriber.ssubscribe(name)))
         : this.redis.subscriber.subscribe(...names));
       this.logger.log({ msg: 'resubscribed', channels: this.interest.size });
+      this.resubscribedListeners.forEach((listener) => listener());
     } catch (error) {
       this.redis.failed(error);
       this.logger.warn({

@@ -1,4 +1,5 @@
 import type * as Protocol from '@switchboard/protocol';
+import { MAX_USER_ID_LENGTH } from '@switchboard/protocol';
 import {
   IsInt,
   IsOptional,
@@ -83,6 +84,24 @@ export class RoomHistoryData extends RoomData implements Protocol.RoomHistoryReq
   @Min(1, { message: BEFORE_MESSAGE })
   @Max(Number.MAX_SAFE_INTEGER, { message: BEFORE_MESSAGE })
   before?: number;
+}
+
+export const MAX_PRESENCE_PAGE = 500;
+const PAGE_LIMIT_MESSAGE = `limit must be a whole number from 1 to ${MAX_PRESENCE_PAGE}`;
+
+export class PresenceListData extends RoomData implements Protocol.PresenceListRequest {
+  @IsOptional()
+  @IsString({ message: 'after must be a member id, as a page\'s "next" gave it' })
+  @Length(1, MAX_USER_ID_LENGTH, {
+    message: `after must be a member id of 1-${MAX_USER_ID_LENGTH} characters, as a page's "next" gave it`,
+  })
+  after?: string;
+
+  @IsOptional()
+  @IsInt({ message: PAGE_LIMIT_MESSAGE })
+  @Min(1, { message: PAGE_LIMIT_MESSAGE })
+  @Max(MAX_PRESENCE_PAGE, { message: PAGE_LIMIT_MESSAGE })
+  limit?: number;
 }
 
 export class RoomMessageData implements Protocol.RoomMessageRequest {

@@ -11,8 +11,14 @@ export interface PresenceMember {
 export interface PurgedMember {
   room: string;
   user: UserInfo;
-  /** How many users the room has left. */
+}
+
+/** One page of a room's members, in user-id order, and how many there are in all. */
+export interface MembersPage {
+  members: UserInfo[];
   count: number;
+  /** The last listed id, while more members may follow: the next page starts after it. */
+  next?: string;
 }
 
 /**
@@ -20,18 +26,22 @@ export interface PurgedMember {
  * connections is in it, and is listed once however many connections they hold.
  *
  * - `join` and `leave` answer, atomically with the change, whether the user's presence changed
- *   (first connection in, last connection out): the caller announces `presence.joined` / `.left`.
- *   Joining with a connection that is in already changes nothing and answers false. `leave` also
- *   answers how many users the room has left.
+ *   (first connection in, last connection out) and how many users the room has now. Joining with
+ *   a connection that is in already changes nothing and answers `fresh: false`.
+ * - `page` lists members in user-id order after `after`: a member present while a client pages is
+ *   listed exactly once, however many others come and go meanwhile.
+ * - `check` answers which of the named users are present now, with the count, in one step: a
+ *   batch of presence changes is told as it stands, whatever order its parts arrived in.
  * - `purgeInstance` removes every connection of a dead instance and answers the users whose
- *   presence ended, so that the instance that purged it can announce `presence.left` once.
+ *   presence ended.
  * - While the backing store is unreachable, every call rejects with `StoreUnavailableError`.
  */
 export interface PresenceStore {
-  join(room: string, member: PresenceMember): Promise<boolean>;
+  join(room: string, member: PresenceMember): Promise<{ fresh: boolean; count: number }>;
   leave(room: string, member: PresenceMember): Promise<{ gone: boolean; count: number }>;
-  /** Up to `limit` present users (each once), and how many there are in all. */
-  members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }>;
+  page(room: string, limit: number, after?: string): Promise<MembersPage>;
+  check(room: string, userIds: readonly string[]): Promise<{ present: UserInfo[]; count: number }>;
+  count(room: string): Promise<number>;
   purgeInstance(instanceId: string): Promise<PurgedMember[]>;
 }
 export const PresenceStore = Symbol('PresenceStore');

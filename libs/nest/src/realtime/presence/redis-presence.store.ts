@@ -2,14 +2,26 @@ import type { UserInfo } from '@switchboard/protocol';
 import type { Result } from 'ioredis';
 import { INDEX_COUNT, InstanceLease } from '../../redis/instance-lease';
 import type { RedisConnections } from '../../redis/redis.connections';
-import type { PresenceMember, PresenceStore, PurgedMember } from './presence-store.interface';
+import type {
+  MembersPage,
+  PresenceMember,
+  PresenceStore,
+  PurgedMember,
+} from './presence-store.interface';
 
 /*
- * One hash per room: field = user id, value = {"n": name, "c": [[instanceId, connectionId], …]}.
- * Every script touches its room's hash alone (KEYS[1]), so that it runs on Redis Cluster too.
+ * Per room, two keys in one hash slot (`{room}` is the hash tag), so that every script runs on
+ * Redis Cluster too:
+ * - KEYS[1], a hash: field = user id, value = {"n": name, "c": [[instanceId, connectionId], …]};
+ *   its length is the room's count;
+ * - KEYS[2], a sorted set of the same user ids, all with score 0: ZRANGEBYLEX pages through them
+ *   in a stable order without reading the whole room.
  */
 
-/** ARGV: userId, name, instanceId, connectionId, ttl. Answers { user is new, connection is new }. */
+/**
+ * ARGV: userId, name, instanceId, connectionId, ttl. Answers { user is new, connection is new,
+ * users now }.
+ */
 const JOIN = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local conns = {}
@@ -26,8 +38,12 @@ end
 local fresh = (#conns == 0 and known == 0) and 1 or 0
 conns[#conns + 1] = { ARGV[3], ARGV[4] }
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({ n = ARGV[2], c = conns }))
+if fresh == 1 then
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return { fresh, 1 - known }
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return { fresh, 1 - known, redis.call('HLEN', KEYS[1]) }
 `;
 
 /** ARGV: userId, connectionId. Answers { connection was there, user is gone, users left }. */
@@ -51,6 +67,7 @@ if found == 0 then
 end
 if #kept == 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
   return { 1, 1, redis.call('HLEN', KEYS[1]) }
 end
 entry.c = kept
@@ -58,28 +75,42 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return { 1, 0, redis.call('HLEN', KEYS[1]) }
 `;
 
-/** ARGV: limit. Answers { count, [userId, name, …] } with at most `limit` users. */
-const MEMBERS = `
+/**
+ * ARGV: limit, after ('' for the first page). Answers { count, [userId, name, …] of at most
+ * `limit` users after `after`, more follow (1) or not (0) }.
+ */
+const PAGE = `
 local limit = tonumber(ARGV[1])
+local from = ARGV[2] == '' and '-' or '(' .. ARGV[2]
+local ids = redis.call('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, limit + 1)
+local more = #ids > limit and 1 or 0
 local out = {}
-local cursor = '0'
-repeat
-  local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', math.max(limit, 10))
-  cursor = page[1]
-  local fields = page[2]
-  for i = 1, #fields, 2 do
-    if #out < 2 * limit then
-      out[#out + 1] = fields[i]
-      out[#out + 1] = cjson.decode(fields[i + 1]).n
-    end
+for i = 1, math.min(#ids, limit) do
+  local raw = redis.call('HGET', KEYS[1], ids[i])
+  if raw then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = cjson.decode(raw).n
   end
-until cursor == '0' or #out >= 2 * limit
+end
+return { redis.call('HLEN', KEYS[1]), out, more }
+`;
+
+/** ARGV: user ids. Answers { count, [userId, name, …] of those present }. */
+const CHECK = `
+local out = {}
+for i = 1, #ARGV do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = cjson.decode(raw).n
+  end
+end
 return { redis.call('HLEN', KEYS[1]), out }
 `;
 
 /**
- * ARGV: instanceId. Drops its connections; answers { users left, [userId, name, …] of the users
- * now gone }.
+ * ARGV: instanceId. Drops its connections; answers [userId, name, …] of the users now gone.
+ * Reads the whole room: it runs once per room of a dead instance.
  */
 const PURGE = `
 local gone = {}
@@ -94,6 +125,7 @@ for i = 1, #all, 2 do
   end
   if #kept == 0 then
     redis.call('HDEL', KEYS[1], all[i])
+    redis.call('ZREM', KEYS[2], all[i])
     gone[#gone + 1] = all[i]
     gone[#gone + 1] = entry.n
   elseif #kept < #entry.c then
@@ -101,7 +133,7 @@ for i = 1, #all, 2 do
     redis.call('HSET', KEYS[1], all[i], cjson.encode(entry))
   end
 end
-return { redis.call('HLEN', KEYS[1]), gone }
+return gone
 `;
 
 /** A room's presence hash outlives its last change by this long at most. */
@@ -110,16 +142,32 @@ const ROOM_TTL_MS = 48 * 3600_000;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     switchboardPresenceJoin(
-      key: string,
+      hash: string,
+      ids: string,
       ...args: (string | number)[]
-    ): Result<[number, number], Context>;
+    ): Result<[number, number, number], Context>;
     switchboardPresenceLeave(
-      key: string,
+      hash: string,
+      ids: string,
       userId: string,
       connectionId: string,
     ): Result<[number, number, number], Context>;
-    switchboardPresenceMembers(key: string, limit: number): Result<[number, string[]], Context>;
-    switchboardPresencePurge(key: string, instanceId: string): Result<[number, string[]], Context>;
+    switchboardPresencePage(
+      hash: string,
+      ids: string,
+      limit: number,
+      after: string,
+    ): Result<[number, string[], number], Context>;
+    switchboardPresenceCheck(
+      hash: string,
+      ids: string,
+      ...userIds: string[]
+    ): Result<[number, string[]], Context>;
+    switchboardPresencePurge(
+      hash: string,
+      ids: string,
+      instanceId: string,
+    ): Result<string[], Context>;
     switchboardCount(key: string, field: string, delta: number): Result<number, Context>;
   }
 }
@@ -131,19 +179,20 @@ declare module 'ioredis' {
  */
 export class RedisPresenceStore implements PresenceStore {
   constructor(private readonly redis: RedisConnections) {
-    const define = (name: string, lua: string): void =>
-      redis.command.defineCommand(name, { numberOfKeys: 1, lua });
-    define('switchboardPresenceJoin', JOIN);
-    define('switchboardPresenceLeave', LEAVE);
-    define('switchboardPresenceMembers', MEMBERS);
-    define('switchboardPresencePurge', PURGE);
-    define('switchboardCount', INDEX_COUNT);
+    const define = (name: string, lua: string, numberOfKeys: number): void =>
+      redis.command.defineCommand(name, { numberOfKeys, lua });
+    define('switchboardPresenceJoin', JOIN, 2);
+    define('switchboardPresenceLeave', LEAVE, 2);
+    define('switchboardPresencePage', PAGE, 2);
+    define('switchboardPresenceCheck', CHECK, 2);
+    define('switchboardPresencePurge', PURGE, 2);
+    define('switchboardCount', INDEX_COUNT, 1);
   }
 
-  async join(room: string, member: PresenceMember): Promise<boolean> {
-    const [fresh, added] = await this.redis.run('presence', (r) =>
+  async join(room: string, member: PresenceMember): Promise<{ fresh: boolean; count: number }> {
+    const [fresh, added, count] = await this.redis.run('presence', (r) =>
       r.switchboardPresenceJoin(
-        this.key(room),
+        ...this.keys(room),
         member.userId,
         member.name,
         member.instanceId,
@@ -152,30 +201,42 @@ export class RedisPresenceStore implements PresenceStore {
       ),
     );
     if (added === 1) {
-      await this.count(member.instanceId, room, 1);
+      await this.index(member.instanceId, room, 1);
     }
-    return fresh === 1;
+    return { fresh: fresh === 1, count };
   }
 
   async leave(room: string, member: PresenceMember): Promise<{ gone: boolean; count: number }> {
     const [found, gone, count] = await this.redis.run('presence', (r) =>
-      r.switchboardPresenceLeave(this.key(room), member.userId, member.connectionId),
+      r.switchboardPresenceLeave(...this.keys(room), member.userId, member.connectionId),
     );
     if (found === 1) {
-      await this.count(member.instanceId, room, -1);
+      await this.index(member.instanceId, room, -1);
     }
     return { gone: gone === 1, count };
   }
 
-  async members(room: string, limit: number): Promise<{ members: UserInfo[]; count: number }> {
-    const [count, flat] = await this.redis.run('presence', (r) =>
-      r.switchboardPresenceMembers(this.key(room), limit),
+  async page(room: string, limit: number, after?: string): Promise<MembersPage> {
+    const [count, flat, more] = await this.redis.run('presence', (r) =>
+      r.switchboardPresencePage(...this.keys(room), limit, after ?? ''),
     );
-    const members: UserInfo[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      members.push({ id: flat[i], name: flat[i + 1] });
-    }
-    return { members, count };
+    const members = users(flat);
+    const last = members.at(-1);
+    return { members, count, ...(more === 1 && last !== undefined ? { next: last.id } : {}) };
+  }
+
+  async check(
+    room: string,
+    userIds: readonly string[],
+  ): Promise<{ present: UserInfo[]; count: number }> {
+    const [count, flat] = await this.redis.run('presence', (r) =>
+      r.switchboardPresenceCheck(...this.keys(room), ...userIds),
+    );
+    return { present: users(flat), count };
+  }
+
+  async count(room: string): Promise<number> {
+    return this.redis.run('presence', (r) => r.hlen(this.keys(room)[0]));
   }
 
   async purgeInstance(instanceId: string): Promise<PurgedMember[]> {
@@ -183,23 +244,32 @@ export class RedisPresenceStore implements PresenceStore {
     const rooms = await this.redis.run('presence', (r) => r.hkeys(index));
     const purged: PurgedMember[] = [];
     for (const room of rooms) {
-      const [count, flat] = await this.redis.run('presence', (r) =>
-        r.switchboardPresencePurge(this.key(room), instanceId),
+      const flat = await this.redis.run('presence', (r) =>
+        r.switchboardPresencePurge(...this.keys(room), instanceId),
       );
-      for (let i = 0; i < flat.length; i += 2) {
-        purged.push({ room, user: { id: flat[i], name: flat[i + 1] }, count });
-      }
+      purged.push(...users(flat).map((user) => ({ room, user })));
     }
     await this.redis.run('presence', (r) => r.del(index));
     return purged;
   }
 
-  private async count(instanceId: string, room: string, delta: number): Promise<void> {
+  private async index(instanceId: string, room: string, delta: number): Promise<void> {
     const index = InstanceLease.indexKey(this.redis, instanceId, 'rooms');
     await this.redis.run('presence', (r) => r.switchboardCount(index, room, delta));
   }
 
-  private key(room: string): string {
-    return this.redis.key('presence', room);
+  /** The room's hash and its sorted set of ids, in one hash slot. */
+  private keys(room: string): [hash: string, ids: string] {
+    const hash = this.redis.key('presence', `{${room}}`);
+    return [hash, `${hash}:ids`];
   }
+}
+
+/** `[id, name, id, name, …]` as users. */
+function users(flat: readonly string[]): UserInfo[] {
+  const out: UserInfo[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    out.push({ id: flat[i], name: flat[i + 1] });
+  }
+  return out;
 }

@@ -3,29 +3,51 @@ import { unitKit } from '../../../../../test/support/unit-kit';
 import { ConnectionClosedError } from '../../core/connection';
 import { ClientError } from '../messages/client-error';
 import { MemoryPresenceStore } from '../presence/memory-presence.store';
+import { PresenceBatches } from '../presence/presence-batches';
 import { ClaimsRoomPolicy } from './room-policy';
 import { RoomsService } from './rooms.service';
 
-/** A RoomsService on the kit's core, with in-memory presence and the default room policy. */
-const roomsOn = (kit: ReturnType<typeof unitKit>): RoomsService =>
-  new RoomsService(
+/**
+ * A RoomsService on the kit's core, with in-memory presence, the default room policy, and
+ * presence batches that the test flushes itself (their timer waits 10 s).
+ */
+function roomsOn(kit: ReturnType<typeof unitKit>): {
+  rooms: RoomsService;
+  batches: PresenceBatches;
+} {
+  const presence = new MemoryPresenceStore();
+  const batches = new PresenceBatches(kit.hub, kit.node, presence, kit.config);
+  const rooms = new RoomsService(
     kit.hub,
     kit.node,
     kit.streams,
     kit.instance,
     new ClaimsRoomPolicy(),
-    new MemoryPresenceStore(),
+    presence,
+    batches,
     kit.lease,
-    kit.limiter,
-    kit.config,
   );
+  return { rooms, batches };
+}
+
+type Frames = { frames(): Array<{ type: string; data?: unknown }> };
+const types = (socket: Frames) => socket.frames().map((frame) => frame.type);
+const ofType = (socket: Frames, type: string) =>
+  socket
+    .frames()
+    .filter((frame) => frame.type === type)
+    .map((frame) => frame.data);
 
 describe('RoomsService', () => {
-  const kit = unitKit();
-  const rooms = roomsOn(kit);
-  beforeAll(() => kit.init());
+  const kit = unitKit({ PRESENCE_BATCH_MS: '10000' });
+  const { rooms, batches } = roomsOn(kit);
+  beforeAll(async () => {
+    await kit.init();
+    batches.onModuleInit();
+  });
   afterAll(() => {
     rooms.onApplicationShutdown();
+    batches.onApplicationShutdown();
     kit.dispose();
   });
   /** Joins as the router does: the reply, then what follows it. */
@@ -34,10 +56,8 @@ describe('RoomsService', () => {
     after?.();
     return data;
   };
-  const types = (socket: { frames(): Array<{ type: string }> }) =>
-    socket.frames().map((frame) => frame.type);
 
-  it('joins, announces the newcomer to the others, and lists everyone', async () => {
+  it('joins and lists everyone; the members hear of the newcomer in the next batch', async () => {
     const ann = kit.connect('ann');
     const ben = kit.connect('ben');
     expect(await join(ann.connection, 'lobby')).toEqual({
@@ -47,13 +67,21 @@ describe('RoomsService', () => {
       position: { epoch: expect.any(String) as string, offset: 0 },
     });
     expect((await join(ben.connection, 'lobby')).count).toBe(2);
-    expect(ann.socket.frames()).toEqual([
-      expect.objectContaining({
-        type: 'presence.joined',
-        data: { room: 'lobby', user: { id: 'ben', name: 'ben' } },
-      }),
-    ]);
-    expect(types(ben.socket)).toEqual([]);
+    expect(types(ann.socket)).toEqual([]);
+    await batches.flush();
+    const diff = {
+      room: 'lobby',
+      joined: [
+        { id: 'ann', name: 'ann' },
+        { id: 'ben', name: 'ben' },
+      ],
+      left: [],
+      count: 2,
+    };
+    expect(ofType(ann.socket, 'presence.diff')).toEqual([diff]);
+    expect(ofType(ben.socket, 'presence.diff')).toEqual([diff]);
+    await batches.flush(); // nothing changed: nothing sent
+    expect(ofType(ann.socket, 'presence.diff')).toHaveLength(1);
   });
 
   it('sends a sanitized room.message to every member, sender included', async () => {
@@ -96,27 +124,84 @@ describe('RoomsService', () => {
     });
   });
 
-  it('throttles typing to one per user per room per 2 s, and never echoes it', async () => {
+  it('batches typing: one notice per batch naming who typed, at most once per user per 2 s', async () => {
     const gus = kit.connect('gus');
     const hal = kit.connect('hal');
     await join(gus.connection, 'quiet');
     await join(hal.connection, 'quiet');
-    await rooms.typing(gus.connection, 'quiet');
-    await rooms.typing(gus.connection, 'quiet');
-    expect(types(hal.socket).filter((type) => type === 'room.typing')).toHaveLength(1);
-    expect(types(gus.socket)).not.toContain('room.typing');
+    await batches.flush();
+    rooms.typing(gus.connection, 'quiet');
+    rooms.typing(gus.connection, 'quiet');
+    rooms.typing(hal.connection, 'quiet');
+    await batches.flush();
+    const notice = {
+      room: 'quiet',
+      users: [
+        { id: 'gus', name: 'gus' },
+        { id: 'hal', name: 'hal' },
+      ],
+    };
+    expect(ofType(hal.socket, 'typing')).toEqual([notice]);
+    expect(ofType(gus.socket, 'typing')).toEqual([notice]);
+    rooms.typing(gus.connection, 'quiet'); // within 2 s of the last: dropped
+    await batches.flush();
+    expect(ofType(hal.socket, 'typing')).toHaveLength(1);
   });
 
-  it('leaves every room of a closed socket and tells the others, once', async () => {
+  it('leaves every room of a closed socket, and the others hear it once', async () => {
     const ivy = kit.connect('ivy');
     const jon = kit.connect('jon');
     await join(ivy.connection, 'exit');
     await join(jon.connection, 'exit');
+    await batches.flush();
     ivy.socket.close(1000, 'bye');
     await rooms.leaveAll(ivy.connection);
     await rooms.leaveAll(ivy.connection);
-    expect(types(jon.socket).filter((type) => type === 'presence.left')).toEqual(['presence.left']);
+    await batches.flush();
+    expect(ofType(jon.socket, 'presence.diff').at(-1)).toEqual({
+      room: 'exit',
+      joined: [],
+      left: ['ivy'],
+      count: 1,
+    });
     expect(kit.hub.ofRoom('exit').size).toBe(1);
+  });
+
+  it('tells a user who came and went within one batch as gone', async () => {
+    const kay = kit.connect('kay');
+    const lou = kit.connect('lou');
+    await join(kay.connection, 'brief');
+    await batches.flush();
+    await join(lou.connection, 'brief');
+    await rooms.leave(lou.connection, 'brief');
+    await batches.flush();
+    expect(ofType(kay.socket, 'presence.diff').at(-1)).toEqual({
+      room: 'brief',
+      joined: [],
+      left: ['lou'],
+      count: 1,
+    });
+  });
+
+  it('pages the members with a cursor', async () => {
+    const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    const members = ids.map((id) => kit.connect(id));
+    for (const { connection } of members) {
+      await join(connection, 'paged');
+    }
+    const first = await rooms.members(members[0].connection, 'paged', 2);
+    expect(first).toEqual({
+      room: 'paged',
+      members: [
+        { id: 'm1', name: 'm1' },
+        { id: 'm2', name: 'm2' },
+      ],
+      count: 5,
+      next: 'm2',
+    });
+    const rest = await rooms.members(members[0].connection, 'paged', 10, first.next);
+    expect(rest.members.map((m) => m.id)).toEqual(['m3', 'm4', 'm5']);
+    expect(rest.next).toBeUndefined();
   });
 
   it('does not let a closed socket into a room', async () => {
@@ -127,31 +212,41 @@ describe('RoomsService', () => {
   });
 });
 
-describe('RoomsService with PRESENCE_EVENTS_MAX_MEMBERS', () => {
-  const kit = unitKit({ PRESENCE_EVENTS_MAX_MEMBERS: '2' });
-  const rooms = roomsOn(kit);
-  beforeAll(() => kit.init());
+describe('RoomsService above PRESENCE_DIFF_MAX_MEMBERS', () => {
+  const kit = unitKit({ PRESENCE_BATCH_MS: '10000', PRESENCE_DIFF_MAX_MEMBERS: '2' });
+  const { rooms, batches } = roomsOn(kit);
+  beforeAll(async () => {
+    await kit.init();
+    batches.onModuleInit();
+  });
   afterAll(() => {
     rooms.onApplicationShutdown();
+    batches.onApplicationShutdown();
     kit.dispose();
   });
-  const notices = (socket: { frames(): Array<{ type: string; data?: unknown }> }) =>
-    socket
-      .frames()
-      .filter((frame) => frame.type.startsWith('presence.'))
-      .map((frame) => `${frame.type} ${(frame.data as { user: { id: string } }).user.id}`);
 
-  it('announces joins and leaves in rooms up to the limit only, and still counts everyone', async () => {
+  it('sends diffs up to the limit, counts above it, and no typing above it', async () => {
     const [ann, ben, cat] = ['ann', 'ben', 'cat'].map((id) => kit.connect(id));
-    for (const { connection } of [ann, ben, cat]) {
+    for (const { connection } of [ann, ben]) {
       const { after } = await rooms.join(connection, 'hall');
       after?.();
     }
-    // ben made two members: announced; cat made three: not.
-    expect(notices(ann.socket)).toEqual(['presence.joined ben']);
-    expect((await rooms.members(ann.connection, 'hall')).count).toBe(3);
-    await rooms.leave(cat.connection, 'hall'); // from three: not announced
-    await rooms.leave(ben.connection, 'hall'); // from two: announced
-    expect(notices(ann.socket)).toEqual(['presence.joined ben', 'presence.left ben']);
+    await batches.flush();
+    expect(ofType(ann.socket, 'presence.diff')).toHaveLength(1);
+    const { after } = await rooms.join(cat.connection, 'hall');
+    after?.();
+    rooms.typing(ann.connection, 'hall');
+    await batches.flush();
+    expect(ofType(ann.socket, 'presence.count')).toEqual([{ room: 'hall', count: 3 }]);
+    expect(ofType(ann.socket, 'presence.diff')).toHaveLength(1);
+    expect(ofType(ann.socket, 'typing')).toEqual([]);
+    await rooms.leave(cat.connection, 'hall'); // back to two: diffs again
+    await batches.flush();
+    expect(ofType(ann.socket, 'presence.diff').at(-1)).toEqual({
+      room: 'hall',
+      joined: [],
+      left: ['cat'],
+      count: 2,
+    });
   });
 });

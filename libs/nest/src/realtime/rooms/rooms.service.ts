@@ -8,11 +8,11 @@ import {
 import { randomUUID } from 'node:crypto';
 import {
   ErrorCode,
+  MAX_LISTED_MEMBERS,
+  type PresenceListData,
   type RoomHistoryData,
   type RoomJoinedData,
-  type RoomMembersData,
   type RoomMessageData,
-  type RoomUserData,
   ServerMessageType,
   type StreamPosition,
   type UserInfo,
@@ -20,24 +20,21 @@ import {
 import { Node, roomChannel } from '../../core/node';
 import { sanitizeText } from '../../common/sanitize';
 import { Instance } from '../../config/instance';
-import { AppConfig } from '../../config/app-config';
 import { inBatches } from '../../common/batches';
 import { ExpiringMap } from '../../common/expiring-map';
-import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { Lease } from '../../redis/lease';
 import type { Connection } from '../../core/connection';
-import { roomFrame, serverFrame } from '../../core/frames';
+import { roomFrame } from '../../core/frames';
 import { type Catchup, Streams } from '../../core/streams';
 import { Hub } from '../../core/hub';
 import { ClientError } from '../messages/client-error';
 import { MAX_TEXT_LENGTH } from '../messages/client-messages.dto';
+import { PresenceBatches } from '../presence/presence-batches';
 import { type PresenceMember, PresenceStore } from '../presence/presence-store.interface';
 import { RoomPolicy } from './room-policy';
 
 export const MAX_ROOMS_PER_CONNECTION = 50;
 
-/** Member lists (`room.joined`, `presence.list`) name at most this many users; `count` has them all. */
-export const MAX_LISTED_MEMBERS = 100;
 /**
  * Reserved: a user's own events (`BroadcastService.toUser`) travel on the user's stream, not in a
  * room, and no room may look like one.
@@ -49,7 +46,8 @@ const WRITE_BACK_CONCURRENCY = 200;
 
 /**
  * Rooms, presence and typing for one connection's requests. Room traffic crosses instances on the
- * bus: an instance subscribes to a room while a local socket is in it.
+ * bus: an instance subscribes to a room while a local socket is in it. Who came, who went and who
+ * types reach the members in batches (`PresenceBatches`).
  */
 @Injectable()
 export class RoomsService implements OnModuleInit, OnApplicationShutdown {
@@ -57,8 +55,6 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   private readonly typingSeen = new ExpiringMap<string, true>();
   /** Presence entries of closed sockets that could not be removed (Redis was out of reach). */
   private readonly unremoved = new Map<string, { room: string; member: PresenceMember }>();
-  /** `PRESENCE_EVENTS_MAX_MEMBERS`: larger rooms get no join and leave notices. */
-  private readonly presenceEventsMaxMembers: number;
 
   constructor(
     private readonly hub: Hub,
@@ -67,15 +63,12 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     private readonly instance: Instance,
     private readonly policy: RoomPolicy,
     @Inject(PresenceStore) private readonly presence: PresenceStore,
+    private readonly batches: PresenceBatches,
     private readonly lease: Lease,
-    @Inject(RateLimiter) private readonly limiter: RateLimiter,
-    config: AppConfig,
-  ) {
-    this.presenceEventsMaxMembers = config.limits.presenceEventsMaxMembers;
-  }
+  ) {}
 
   onModuleInit(): void {
-    this.lease.onResync(({ announce }) => this.writeBack(announce));
+    this.lease.onResync(() => this.writeBack());
     this.lease.onPurge((instanceId) => this.purge(instanceId));
     this.lease.onRecovered(() => void this.removeUnremoved());
   }
@@ -96,11 +89,11 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     if (connection.rooms.has(room)) {
       // Already in: its publications reach the socket, nothing to recover; the reply still says
       // where the stream stands, as every `room.joined` does.
-      const listed = await this.presence.members(room, MAX_LISTED_MEMBERS);
+      const { members, count } = await this.presence.page(room, MAX_LISTED_MEMBERS);
       const position = this.streams.enabled
         ? { position: await this.streams.position(roomChannel(room)) }
         : {};
-      return { data: { room, ...listed, ...position } };
+      return { data: { room, members, count, ...position } };
     }
     if (connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
       throw new ClientError(
@@ -113,25 +106,32 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     }
     // The policy may have awaited: a socket that closed meanwhile must not enter the room index.
     connection.assertOpen();
-    let fresh: boolean;
-    let listed: { members: UserInfo[]; count: number };
+    let members: UserInfo[];
     let catchup: Catchup | undefined;
+    let joined: { fresh: boolean; count: number };
     try {
       catchup = await this.streams.enter(
         connection,
         { channel: roomChannel(room), index: () => this.hub.join(connection, room) },
         since,
       );
-      fresh = await this.presence.join(room, this.member(connection));
-      listed = await this.presence.members(room, MAX_LISTED_MEMBERS);
+      joined = await this.presence.join(room, this.member(connection));
     } catch (error) {
       await this.leaveLocally(connection, room);
       throw error;
     }
-    if (fresh && this.announced(listed.count)) {
-      await this.announce(room, ServerMessageType.PresenceJoined, connection);
+    try {
+      ({ members } = await this.batches.firstPage(room, joined.count));
+    } catch (error) {
+      await this.leaveOrRemember(connection, room); // listed as present: undone
+      throw error;
     }
-    return { data: { room, ...listed, ...catchup?.recovery }, after: catchup?.finish };
+    this.batches.counted(room, joined.count);
+    if (joined.fresh) {
+      this.batches.changed(room, connection.userId);
+    }
+    const data = { room, members, count: joined.count, ...catchup?.recovery };
+    return { data, after: catchup?.finish };
   }
 
   /** `room.history`: scrollback of the room's stream, for members. */
@@ -156,8 +156,9 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
     this.assertMember(connection, room);
     const { gone, count } = await this.presence.leave(room, this.member(connection));
     await this.leaveLocally(connection, room);
-    if (gone && this.announced(count + 1)) {
-      await this.announce(room, ServerMessageType.PresenceLeft, connection);
+    this.batches.counted(room, count);
+    if (gone) {
+      this.batches.changed(room, connection.userId);
     }
     return { room };
   }
@@ -189,29 +190,29 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * At most one per user per room per 2 s, cluster-wide (two tabs on two instances share the
-   * allowance); extras are dropped silently. This instance's own memory answers repeats without
-   * asking Redis.
+   * At most one per user per room per 2 s from this instance (extras are dropped silently); the
+   * members hear who typed in the next batch's `typing`.
    */
-  async typing(connection: Connection, room: string): Promise<void> {
+  typing(connection: Connection, room: string): void {
     this.assertMember(connection, room);
     // Room names cannot hold "|": the key is unambiguous whatever the user id holds.
-    const key = `typing:${room}|${connection.userId}`;
+    const key = `${room}|${connection.userId}`;
     if (this.typingSeen.has(key)) {
       return;
     }
     this.typingSeen.set(key, true, TYPING_INTERVAL_MS);
-    if (!(await this.limiter.hit(key, 1, TYPING_INTERVAL_MS)).allowed) {
-      return;
-    }
-    const data: RoomUserData = { room, user: this.user(connection) };
-    const frame = serverFrame(ServerMessageType.RoomTyping, data);
-    await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
+    this.batches.typed(room, this.user(connection));
   }
 
-  async members(connection: Connection, room: string): Promise<RoomMembersData> {
+  /** `presence.list`: one page of the room's members in id order, after the member `after`. */
+  async members(
+    connection: Connection,
+    room: string,
+    limit: number,
+    after?: string,
+  ): Promise<PresenceListData> {
     this.assertMember(connection, room);
-    return { room, ...(await this.presence.members(room, MAX_LISTED_MEMBERS)) };
+    return { room, ...(await this.presence.page(room, limit, after)) };
   }
 
   /**
@@ -221,19 +222,24 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
    */
   async leaveAll(connection: Connection): Promise<void> {
     for (const room of [...connection.rooms]) {
-      try {
-        await this.leave(connection, room);
-      } catch (error) {
-        await this.leaveLocally(connection, room);
-        const member = this.member(connection);
-        this.unremoved.set(`${room}\n${member.connectionId}`, { room, member });
-        this.logger.warn({
-          msg: 'presence not cleaned up yet; retried when Redis is back',
-          connectionId: connection.id,
-          room,
-          err: error,
-        });
-      }
+      await this.leaveOrRemember(connection, room);
+    }
+  }
+
+  /** Leaves the room; a presence entry that cannot be removed now is removed when Redis is back. */
+  private async leaveOrRemember(connection: Connection, room: string): Promise<void> {
+    try {
+      await this.leave(connection, room);
+    } catch (error) {
+      await this.leaveLocally(connection, room);
+      const member = this.member(connection);
+      this.unremoved.set(`${room}\n${member.connectionId}`, { room, member });
+      this.logger.warn({
+        msg: 'presence not cleaned up yet; retried when Redis is back',
+        connectionId: connection.id,
+        room,
+        err: error,
+      });
     }
   }
 
@@ -244,57 +250,46 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Writes this instance's presence back after Redis lost it (or after another instance purged
-   * this one). Members announced as gone by the purge are announced again.
+   * this one). Each member written back afresh is told in the next batch, with the room's count
+   * as the write-back of every instance makes it again.
    */
-  private async writeBack(announce: boolean): Promise<void> {
+  private async writeBack(): Promise<void> {
     const memberships = [...this.hub.all()].flatMap((connection) =>
       [...connection.rooms].map((room) => ({ connection, room })),
     );
     await inBatches(memberships, WRITE_BACK_CONCURRENCY, async ({ connection, room }) => {
       const member = this.member(connection);
-      const fresh = await this.presence.join(room, member);
+      const { fresh } = await this.presence.join(room, member);
       if (!connection.open) {
         await this.presence.leave(room, member); // closed meanwhile: its leaveAll came first
         return;
       }
-      if (fresh && announce && this.announced((await this.presence.members(room, 0)).count)) {
-        await this.announce(room, ServerMessageType.PresenceJoined, connection);
+      if (fresh) {
+        this.batches.changed(room, connection.userId);
       }
     });
     this.unremoved.clear(); // a write-back leaves no entry of a closed socket behind
   }
 
-  /** Removes a dead instance's members, and tells each room who left (once, cluster-wide). */
+  /** Removes a dead instance's members; the rooms hear who left in the next batch. */
   private async purge(instanceId: string): Promise<void> {
-    for (const { room, user, count } of await this.presence.purgeInstance(instanceId)) {
-      if (this.announced(count + 1)) {
-        await this.publishLeft(room, user);
-      }
+    for (const { room, user } of await this.presence.purgeInstance(instanceId)) {
+      this.batches.changed(room, user.id);
     }
   }
 
   private async removeUnremoved(): Promise<void> {
     for (const [key, { room, member }] of [...this.unremoved]) {
       try {
-        const { gone, count } = await this.presence.leave(room, member);
-        if (gone && this.announced(count + 1)) {
-          await this.publishLeft(room, { id: member.userId, name: member.name });
+        const { gone } = await this.presence.leave(room, member);
+        if (gone) {
+          this.batches.changed(room, member.userId);
         }
         this.unremoved.delete(key);
       } catch (error) {
         this.logger.warn({ msg: 'presence clean-up retry failed', room, err: error });
         return;
       }
-    }
-  }
-
-  private async publishLeft(room: string, user: UserInfo): Promise<void> {
-    try {
-      const data: RoomUserData = { room, user };
-      const frame = serverFrame(ServerMessageType.PresenceLeft, data);
-      await this.bus.publishEvents([roomChannel(room)], frame);
-    } catch (error) {
-      this.logger.warn({ msg: 'presence.left not announced', room, err: error });
     }
   }
 
@@ -305,27 +300,8 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
   private async leaveLocally(connection: Connection, room: string): Promise<void> {
     connection.forget(roomChannel(room));
     if (this.hub.leave(connection, room)) {
+      this.batches.forget(room);
       await this.bus.unsubscribeRoom(room);
-    }
-  }
-
-  /**
-   * Whether a room of `members` (the user who came or went counted in) hears joins and leaves:
-   * each notice goes to every member, so n joins into one room cost n² frames. Larger rooms learn
-   * their count from `presence.list` and `room.joined`.
-   */
-  private announced(members: number): boolean {
-    return members <= this.presenceEventsMaxMembers;
-  }
-
-  /** Tells the room's other members (every other connection) that the user came or went. */
-  private async announce(room: string, type: string, connection: Connection): Promise<void> {
-    const data: RoomUserData = { room, user: this.user(connection) };
-    const frame = serverFrame(type, data);
-    try {
-      await this.bus.publishEvents([roomChannel(room)], frame, connection.id);
-    } catch (error) {
-      this.logger.warn({ msg: 'presence change not announced', room, type, err: error });
     }
   }
 
