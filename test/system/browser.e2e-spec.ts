@@ -256,6 +256,53 @@ describe('demo page in Chromium', () => {
     await carol.waitForSelector('#messages li .text:text("back again")');
   });
 
+  it('lists the members and the count from presence, again after a server restart, and drops a closed page', async () => {
+    const room = 'presence-check';
+    const alma = await page(a);
+    const bert = await page(a);
+    await signIn(alma, 'Alma');
+    await signIn(bert, 'Bert');
+    for (const on of [alma, bert]) {
+      await on.fill('#room', room);
+      await on.click('#join button');
+      await on.waitForSelector(`#room-title:text("# ${room}")`);
+    }
+    /** Both members listed and counted on `on` within `timeoutMs`. */
+    const seesBoth = async (on: Page, you: string, timeoutMs: number) => {
+      const other = you === 'Alma' ? 'Bert' : 'Alma';
+      await on.locator('#members li', { hasText: other }).waitFor({ timeout: timeoutMs });
+      await on.waitForSelector('#member-count:text-is("2")', { timeout: timeoutMs });
+      expect((await members(on)).sort()).toEqual([`${you} (you)`, other].sort());
+    };
+    await seesBoth(alma, 'Alma', 5_000);
+    await seesBoth(bert, 'Bert', 5_000);
+
+    // Both pages reconnect and rejoin; the rejoin's snapshot and the diffs after it list both
+    // again, not just "you".
+    await a.close();
+    await alma.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+    await bert.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+    a = await startApp(env, { port: ports[0] });
+    for (const on of [alma, bert]) {
+      await on.waitForSelector(`${STATE}[data-state="open"]`, { timeout: 15_000 });
+    }
+    await seesBoth(alma, 'Alma', 3_000);
+    await seesBoth(bert, 'Bert', 3_000);
+    // …and it stays so: a rejoin that listed only "you" would show by now.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await seesBoth(alma, 'Alma', 500);
+    await seesBoth(bert, 'Bert', 500);
+
+    await bert.close();
+    await alma.locator('#members li', { hasText: 'Bert' }).waitFor({
+      state: 'detached',
+      timeout: 2_500,
+    });
+    await alma.waitForSelector('#member-count:text-is("1")', { timeout: 1_000 });
+    expect(await members(alma)).toEqual(['Alma (you)']);
+    await alma.waitForSelector('#messages li.notice:text("Bert left")', { timeout: 1_000 });
+  });
+
   it('shows "replaced" in the first tab when the same user opens a second one, and can take over', async () => {
     const first = await page(a);
     await signIn(first, 'Dave');

@@ -3,21 +3,27 @@ import {
   closeAction,
   CloseCode,
   type ErrorData,
+  type PresenceCountData,
+  type PresenceDiffData,
+  type PresenceListData,
   retryAfterSeconds,
+  type RoomData,
   type RoomHistoryData,
   type RoomJoinedData,
-  type RoomMembersData,
   type ServerMessage,
   ServerMessageType,
   type SessionExpiryData,
   type StreamPosition,
   type StreamRecovery,
   type TicketResponse,
+  type TypingData,
+  type UserInfo,
   type WelcomeData,
 } from '@switchboard/protocol';
 import { Backoff } from './backoff';
 import { describeClose } from './close-messages';
 import { reconnectInMs, retryAfterMs, TICKET_MARGIN_MS } from './retry-hints';
+import { RoomPresence } from './room-presence';
 import {
   type ClientEvents,
   type ClientOptions,
@@ -87,7 +93,8 @@ interface OnlineEvents {
  * A Switchboard connection that keeps itself alive: it trades an access token for a ticket,
  * connects, answers every close code as docs/sdk.md says (reconnect with jittered backoff, new
  * ticket, fresh token, wait, or stop), detects dead links with application pings, and re-joins
- * its rooms after a reconnect.
+ * its rooms after a reconnect. It keeps the members of every room it joined (`members`, `count`,
+ * the `presence` event).
  *
  * @example
  * const client = new SwitchboardClient({ url: 'https://rt.example.com', getAccessToken: () => auth.token() });
@@ -105,6 +112,8 @@ export class SwitchboardClient {
   private readonly rooms = new Set<string>();
   /** The last position seen of each stream: the user's own (OWN_STREAM) and each joined room's. */
   private readonly positions = new Map<string, StreamPosition>();
+  /** Each joined room's presence, from its last `room.joined` reply on. */
+  private readonly roomPresence = new Map<string, RoomPresence>();
   private readonly pending = new Map<string, Pending>();
   private readonly waiters = new Set<Waiter>();
   /** Why the last connection attempt failed, until one succeeds. */
@@ -123,6 +132,8 @@ export class SwitchboardClient {
     reset: new Set(),
     stopped: new Set(),
     reconnecting: new Set(),
+    presence: new Set(),
+    typing: new Set(),
   };
   private socket: WebSocketLike | null = null;
   private ticketFailures = 0;
@@ -274,9 +285,11 @@ export class SwitchboardClient {
     return joined;
   }
 
+  /** Leaves a room; the client forgets its position and its members at once. */
   async leave(room: string): Promise<void> {
     this.rooms.delete(room);
     this.positions.delete(room);
+    this.roomPresence.delete(room);
     await this.request(ClientMessageType.RoomLeave, { room });
   }
 
@@ -302,12 +315,46 @@ export class SwitchboardClient {
     return this.send(ClientMessageType.RoomMessage, { room, text });
   }
 
+  /**
+   * Tells the room's other members that this user is typing (the server passes one notice per
+   * user and room every 2 s); they get the `typing` event. False while not open.
+   */
   typing(room: string): boolean {
     return this.send(ClientMessageType.Typing, { room });
   }
 
-  presence(room: string): Promise<RoomMembersData> {
-    return this.request(ClientMessageType.PresenceList, { room });
+  /**
+   * The members of a joined room that the client knows, in user-id order: all of them in rooms of
+   * up to 100 members (`MAX_LISTED_MEMBERS`), otherwise the first page of the last `room.joined`
+   * plus the users the diffs since named as present (`presence()` pages through the rest). Empty
+   * for a room the client has not joined. While the client reconnects it returns what it last
+   * knew; the rejoin's `room.joined` replaces it.
+   */
+  members(room: string): UserInfo[] {
+    return this.roomPresence.get(room)?.members() ?? [];
+  }
+
+  /** How many users are in a joined room, cluster-wide; undefined for a room not joined. */
+  count(room: string): number | undefined {
+    return this.roomPresence.get(room)?.count;
+  }
+
+  /**
+   * One page of a room's members from the server (`presence.list`), in user-id order: up to
+   * `limit` (1–500, default 100) members whose ids come after `after`. Pass a page's `next` as
+   * `after` for the following page; `next` is absent on the last one. Paging while members come
+   * and go never repeats a member, and never misses one that stayed throughout. Members only.
+   */
+  presence(
+    room: string,
+    options: { after?: string; limit?: number } = {},
+  ): Promise<PresenceListData> {
+    const { after, limit } = options;
+    return this.request(ClientMessageType.PresenceList, {
+      room,
+      ...(after === undefined ? {} : { after }),
+      ...(limit === undefined ? {} : { limit }),
+    });
   }
 
   /** Extends the session with a fresh access token of the same user. */
@@ -433,6 +480,7 @@ export class SwitchboardClient {
       this.pongTimer = null;
     }
     const pending = message.id === undefined ? undefined : this.pending.get(message.id);
+    this.keepPresence(message);
     if (pending !== undefined && message.id !== undefined) {
       this.pending.delete(message.id);
       clearTimeout(pending.timer);
@@ -462,6 +510,13 @@ export class SwitchboardClient {
       this.ticket = null;
     }
     this.socket = null;
+    for (const [room, presence] of this.roomPresence) {
+      if (this.rooms.has(room)) {
+        presence.live = false; // until the rejoin's snapshot
+      } else {
+        this.roomPresence.delete(room); // the server joined this socket to it: not rejoined here
+      }
+    }
     this.clearStableTimer();
     this.stopPinging();
     this.rejectPending(failure);
@@ -656,6 +711,63 @@ export class SwitchboardClient {
     position.offset = message.offset!;
   }
 
+  /**
+   * Keeps the presence of the joined rooms. A `room.joined` (the reply to `join`, or a join the
+   * host application made for this socket) replaces what the client knew of the room. A diff,
+   * count or typing notice counts only once the room's `room.joined` has arrived on this socket:
+   * one that comes before it is older than the snapshot.
+   */
+  private keepPresence(message: ServerMessage): void {
+    if (message.type === ServerMessageType.RoomJoined) {
+      const joined = message.data as RoomJoinedData;
+      const presence = new RoomPresence(joined);
+      this.roomPresence.set(joined.room, presence);
+      this.emitPresence(joined.room, presence, true);
+    } else if (message.type === ServerMessageType.RoomLeft) {
+      this.roomPresence.delete((message.data as RoomData).room);
+    } else if (message.type === ServerMessageType.PresenceDiff) {
+      const diff = message.data as PresenceDiffData;
+      const presence = this.livePresence(diff.room);
+      if (presence !== undefined) {
+        presence.apply(diff);
+        this.emitPresence(diff.room, presence, false, diff.joined, diff.left);
+      }
+    } else if (message.type === ServerMessageType.PresenceCount) {
+      const { room, count } = message.data as PresenceCountData;
+      const presence = this.livePresence(room);
+      if (presence !== undefined) {
+        presence.count = count;
+        this.emitPresence(room, presence, false);
+      }
+    } else if (message.type === ServerMessageType.Typing) {
+      const { room, users } = message.data as TypingData;
+      const own = this.welcome?.user.id;
+      const others = users.filter((user) => user.id !== own);
+      if (others.length > 0 && this.livePresence(room) !== undefined) {
+        this.emit('typing', { room, users: others });
+      }
+    }
+  }
+
+  private livePresence(room: string): RoomPresence | undefined {
+    const presence = this.roomPresence.get(room);
+    return presence?.live ? presence : undefined;
+  }
+
+  private emitPresence(
+    room: string,
+    presence: RoomPresence,
+    snapshot: boolean,
+    joined: UserInfo[] = [],
+    left: string[] = [],
+  ): void {
+    if (this.listeners.presence.size === 0) {
+      return;
+    }
+    const members = presence.members();
+    this.emit('presence', { room, members, count: presence.count, snapshot, joined, left });
+  }
+
   private async rejoin(): Promise<void> {
     for (const room of [...this.rooms]) {
       try {
@@ -663,6 +775,7 @@ export class SwitchboardClient {
       } catch (error) {
         if (error instanceof SwitchboardError) {
           this.rooms.delete(room);
+          this.roomPresence.delete(room);
           this.emit('error', error.data);
         }
         // Otherwise the socket closed meanwhile: the next welcome joins again.

@@ -1,4 +1,11 @@
-import type { ErrorData, RoomMessageData, ServerMessage, WelcomeData } from '@switchboard/protocol';
+import type {
+  ErrorData,
+  RoomMessageData,
+  ServerMessage,
+  TypingData,
+  UserInfo,
+  WelcomeData,
+} from '@switchboard/protocol';
 
 /**
  * An event handler slot. The browser and `ws` declare their handlers with richer event types than
@@ -85,6 +92,46 @@ export interface ClientEvents {
   reconnecting: (info: ReconnectingInfo) => void;
   /** The client stopped for good: `closed`, `signed-out`, `replaced`, or too many ticket failures. */
   stopped: (reason: { state: ConnectionState; code?: number; message: string }) => void;
+  /**
+   * A joined room's presence changed: after its `room.joined` (the join, and the rejoin after
+   * every reconnect, whose snapshot replaces what the client knew), and after every
+   * `presence.diff` and `presence.count` for it. `members(room)` and `count(room)` say the same.
+   */
+  presence: (change: PresenceChange) => void;
+  /**
+   * Users typed in a joined room during the server's last batch (`PRESENCE_BATCH_MS`), this
+   * client's own user left out; it comes again every batch while they keep typing. None in rooms
+   * above the server's `PRESENCE_DIFF_MAX_MEMBERS`.
+   */
+  typing: (typing: TypingData) => void;
+}
+
+/** What the `presence` event reports: a room's presence as the client now knows it. */
+export interface PresenceChange {
+  room: string;
+  /**
+   * The members the client knows, in user-id order: all of them in rooms of up to 100 members
+   * (`MAX_LISTED_MEMBERS`), otherwise the first page of the last `room.joined` plus the users
+   * the diffs since named as present. `presence(room, { after })` pages through the rest.
+   */
+  members: UserInfo[];
+  /** How many users are in the room, cluster-wide. */
+  count: number;
+  /**
+   * True after a `room.joined`: `members` is the server's snapshot, which replaced whatever the
+   * client knew of the room (a first page when `count` is larger).
+   */
+  snapshot: boolean;
+  /**
+   * The users a `presence.diff` named as present, as it named them: possibly users already
+   * known, and this client's own user (a diff is idempotent). Empty after a snapshot or a count.
+   */
+  joined: UserInfo[];
+  /**
+   * The ids of the users a `presence.diff` named as gone, possibly users the client never
+   * listed. Empty after a snapshot or a count.
+   */
+  left: string[];
 }
 
 /** What the `reconnecting` event reports. */

@@ -1,17 +1,18 @@
 import {
   type ConnectionState,
+  type PresenceChange,
   type ReconnectingInfo,
   type RoomMessage,
-  type RoomUserData,
-  type ServerMessage,
   ServerMessageType,
   SwitchboardClient,
+  type TypingData,
   type UserInfo,
 } from '@switchboard/client';
 
 /**
- * The demo: sign in by name (dev tokens), join rooms, chat, see who is here, who came and went,
- * and who is typing. Every piece of user text goes into the page with textContent, never as HTML.
+ * The demo: sign in by name (dev tokens), join rooms, chat, see who is here (and how many), who
+ * came and went, and who is typing. Every piece of user text goes into the page with textContent,
+ * never as HTML.
  */
 
 const STATE_LABELS: Record<ConnectionState, string> = {
@@ -57,6 +58,8 @@ const ui = {
   send: element<HTMLFormElement>('send'),
   text: element<HTMLInputElement>('text'),
   members: element('members'),
+  memberCount: element('member-count'),
+  moreMembers: element<HTMLButtonElement>('more-members'),
 };
 
 /** A line of a room's conversation: a message, or a notice that someone joined or left. */
@@ -66,7 +69,15 @@ type Line =
 
 interface RoomView {
   lines: Line[];
-  members: UserInfo[];
+  /**
+   * Members paged in with "Load more": in rooms above 100 members the SDK knows the first page
+   * and who came since, not the rest.
+   */
+  more: UserInfo[];
+  /** Where "Load more" goes on from (a page's `next`); undefined: from the first page. */
+  next: string | undefined;
+  /** Who the member list showed last (id → name), to tell who came and who went. */
+  listed: Map<string, string>;
   typing: Map<string, { name: string; timer: number }>;
 }
 
@@ -175,13 +186,53 @@ async function signIn(user: UserInfo): Promise<void> {
       renderTyping();
     }
   });
-  client.onEvent<RoomUserData>(ServerMessageType.PresenceJoined, (data, frame) =>
-    notice(data, 'joined', frame),
-  );
-  client.onEvent<RoomUserData>(ServerMessageType.PresenceLeft, (data, frame) =>
-    notice(data, 'left', frame),
-  );
-  client.onEvent<RoomUserData>(ServerMessageType.RoomTyping, ({ room, user }) => {
+  client.on('presence', presenceChanged);
+  client.on('typing', typed);
+  client.connect();
+}
+
+/**
+ * A room's members or count changed. A snapshot (the join, or the rejoin after a reconnect)
+ * replaces the list, pages loaded before included; a diff adds a line for each user who came or
+ * went, and takes those who went out of the loaded pages too.
+ */
+function presenceChanged({ room, members, count, snapshot, joined, left }: PresenceChange): void {
+  const shown = view(room);
+  const lines = shown.lines.length;
+  if (snapshot) {
+    shown.more = [];
+    shown.next = members.length < count ? members[members.length - 1]?.id : undefined;
+  } else {
+    const gone = new Set(left);
+    shown.more = shown.more.filter((member) => !gone.has(member.id));
+    const ts = Date.now();
+    for (const user of joined) {
+      if (user.id !== me?.id && !shown.listed.has(user.id)) {
+        shown.lines.push({ kind: 'notice', text: `${user.name} joined`, ts });
+      }
+    }
+    for (const id of left) {
+      const name = shown.listed.get(id);
+      if (id !== me?.id && name !== undefined) {
+        shown.lines.push({ kind: 'notice', text: `${name} left`, ts });
+      }
+    }
+  }
+  shown.listed = new Map(listedMembers(room).map((member) => [member.id, member.name]));
+  if (room === current) {
+    if (shown.lines.length > lines) {
+      renderMessages();
+    }
+    renderMembers();
+  }
+}
+
+/**
+ * Users typed in a room (the SDK leaves this user out): each one shows until TYPING_SHOWN_MS
+ * after their last notice.
+ */
+function typed({ room, users }: TypingData): void {
+  for (const user of users) {
     stopTyping(room, user.id);
     view(room).typing.set(user.id, {
       name: user.name,
@@ -190,20 +241,10 @@ async function signIn(user: UserInfo): Promise<void> {
         renderTyping();
       }, TYPING_SHOWN_MS),
     });
-    renderTyping();
-  });
-  client.connect();
-}
-
-/** Someone else joined or left a room: a line in the conversation, and the member list again. */
-function notice({ room, user }: RoomUserData, what: 'joined' | 'left', frame: ServerMessage): void {
-  if (user.id !== me?.id) {
-    view(room).lines.push({ kind: 'notice', text: `${user.name} ${what}`, ts: frame.ts });
-    if (room === current) {
-      renderMessages();
-    }
   }
-  void refreshMembers(room);
+  if (room === current) {
+    renderTyping();
+  }
 }
 
 /**
@@ -256,6 +297,10 @@ ui.send.addEventListener('submit', (event) => {
   }
 });
 
+ui.moreMembers.addEventListener('click', () => {
+  void loadMoreMembers(current);
+});
+
 ui.text.addEventListener('input', () => {
   const now = Date.now();
   if (current && now - lastTypingSent > TYPING_SENT_EVERY_MS) {
@@ -270,7 +315,6 @@ async function joinRoom(room: string): Promise<void> {
   }
   try {
     const joined = await client.join(room);
-    view(room).members = joined.members;
     current = room;
     if (view(room).lines.length === 0 && joined.position !== undefined) {
       await loadHistory(room);
@@ -305,24 +349,42 @@ async function loadHistory(room: string): Promise<void> {
   }
 }
 
-async function refreshMembers(room: string): Promise<void> {
-  if (!client) {
+/** The next page of a large room's members, after those listed (each member once). */
+async function loadMoreMembers(room: string): Promise<void> {
+  if (!client || !room) {
     return;
   }
+  const shown = view(room);
+  ui.moreMembers.disabled = true;
   try {
-    view(room).members = (await client.presence(room)).members;
+    const page = await client.presence(room, { after: shown.next });
+    const known = new Set(listedMembers(room).map((member) => member.id));
+    shown.more.push(...page.members.filter((member) => !known.has(member.id)));
+    shown.next = page.next;
+    shown.listed = new Map(listedMembers(room).map((member) => [member.id, member.name]));
+  } catch (error) {
+    showBanner(`Could not list the members of ${room}: ${(error as Error).message}`);
+  } finally {
+    ui.moreMembers.disabled = false;
     if (room === current) {
       renderMembers();
     }
-  } catch {
-    // The connection dropped; the welcome after the reconnect joins (and lists) again.
   }
+}
+
+/** The members the page can list: those the SDK keeps, and those paged in, in user-id order. */
+function listedMembers(room: string): UserInfo[] {
+  const byId = new Map<string, UserInfo>();
+  for (const member of [...view(room).more, ...(client?.members(room) ?? [])]) {
+    byId.set(member.id, member);
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 function view(room: string): RoomView {
   let found = rooms.get(room);
   if (!found) {
-    found = { lines: [], members: [], typing: new Map() };
+    found = { lines: [], more: [], next: undefined, listed: new Map(), typing: new Map() };
     rooms.set(room, found);
   }
   return found;
@@ -411,14 +473,18 @@ function timeOf(ts: number): HTMLTimeElement {
 }
 
 function renderMembers(): void {
+  const listed = current ? listedMembers(current) : [];
+  const count = current ? client?.count(current) : undefined;
   ui.members.replaceChildren(
-    ...view(current).members.map((member) => {
+    ...listed.map((member) => {
       const item = document.createElement('li');
       item.dataset.userId = member.id;
       item.textContent = member.id === me?.id ? `${member.name} (you)` : member.name;
       return item;
     }),
   );
+  ui.memberCount.textContent = count === undefined ? '' : String(count);
+  ui.moreMembers.hidden = count === undefined || listed.length >= count;
 }
 
 function renderTyping(): void {
