@@ -62,7 +62,7 @@ class HttpThrottlerStorageModule {}
  * Limits: the HTTP routes' through `@nestjs/throttler` (`HttpThrottlerGuard`: tickets per minute
  * per user, cluster-wide; dev tokens per minute and broadcast API calls per second per address, per
  * instance), and the WebSocket side's through `RateLimiter`
- * (connect attempts per user, the typing throttle), whose fixed windows the handshake and the
+ * (connect attempts per user), whose fixed windows the handshake and the
  * message handlers call directly, where no HTTP guard runs. Both count cluster-wide in Redis.
  */
 @Global()

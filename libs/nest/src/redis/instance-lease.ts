@@ -194,9 +194,9 @@ type ResyncCause = 'boot' | 'cut-off' | 'data-loss';
  * - Every `WS_HEARTBEAT_MS / 4` the instance renews its lease, with a lifetime of 1.5 ×
  *   `WS_HEARTBEAT_MS`, in one sorted set of every instance.
  * - The same step claims instances whose lease expired (a SIGKILL, a partition): exactly one
- *   live instance claims each, runs the `onPurge` listeners (presence entries removed,
- *   `presence.left` announced, registry entries dropped) and marks it purged. A dead instance is
- *   gone from every list within 2 × `WS_HEARTBEAT_MS`.
+ *   live instance claims each, runs the `onPurge` listeners (presence entries removed, the rooms
+ *   told who left in their next batch, registry entries dropped) and marks it purged. A dead
+ *   instance is gone from every list within 2 × `WS_HEARTBEAT_MS`.
  * - When the renewal finds this instance's own lease missing or expired, it runs the `onResync`
  *   listeners, which learn what Redis holds and write back what only this instance knows (its
  *   connections, presence entries and the revocations it has seen), once nobody is still purging
