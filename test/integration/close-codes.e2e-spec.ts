@@ -30,7 +30,8 @@ describe('recorded close codes', () => {
     return client;
   }
   const closes = async (code: string): Promise<number> =>
-    (await scrape(app.http)).get(`ws_disconnections_total{code="${code}"}`) ?? 0;
+    (await scrape(app.http)).get(`ws_disconnections_total{code="${code}",transport="websocket"}`) ??
+    0;
   const loggedClose = (connectionId: string): unknown =>
     app.logs
       .parsed()

@@ -76,11 +76,19 @@ describe('WebSocket handshake', () => {
       const response = await rawUpgrade(app.port, `${url.pathname}${url.search}`, headers);
       expect(response).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
       const afterRefusal = await scrape(app.http);
-      expect(delta(before, afterRefusal, 'ws_connections_total{outcome="accepted"}')).toBe(0);
+      expect(
+        delta(
+          before,
+          afterRefusal,
+          'ws_connections_total{outcome="accepted",transport="websocket"}',
+        ),
+      ).toBe(0);
       expect(delta(before, afterRefusal, 'ws_tickets_redeemed_total{result="ok"}')).toBe(0);
       clients.push(await connected(url.toString()));
       const after = await scrape(app.http);
-      expect(delta(before, after, 'ws_connections_total{outcome="accepted"}')).toBe(1);
+      expect(
+        delta(before, after, 'ws_connections_total{outcome="accepted",transport="websocket"}'),
+      ).toBe(1);
     },
   );
 

@@ -101,19 +101,19 @@ describe('Prometheus metrics (docs/operations.md, Metrics)', () => {
     bob.socket.close(1000);
     await Promise.all([within(alice.closed, 'alice close'), within(bob.closed, 'bob close')]);
     await waitUntil(
-      async () => (await scrapeNow()).get('ws_connections_active') === 0,
+      async () => (await scrapeNow()).get('ws_connections_active{transport="websocket"}') === 0,
       'no active sockets',
     );
 
     const after = await scrapeNow();
     const d = (key: string) => delta(before, after, key);
     expect({
-      accepted: d('ws_connections_total{outcome="accepted"}'),
-      unauthorized: d('ws_connections_total{outcome="unauthorized"}'),
-      forbiddenOrigin: d('ws_connections_total{outcome="forbidden_origin"}'),
-      expired: d('ws_connections_total{outcome="expired"}'),
-      revoked: d('ws_connections_total{outcome="revoked"}'),
-      rateLimited: d('ws_connections_total{outcome="rate_limited"}'),
+      accepted: d('ws_connections_total{outcome="accepted",transport="websocket"}'),
+      unauthorized: d('ws_connections_total{outcome="unauthorized",transport="websocket"}'),
+      forbiddenOrigin: d('ws_connections_total{outcome="forbidden_origin",transport="websocket"}'),
+      expired: d('ws_connections_total{outcome="expired",transport="websocket"}'),
+      revoked: d('ws_connections_total{outcome="revoked",transport="websocket"}'),
+      rateLimited: d('ws_connections_total{outcome="rate_limited",transport="websocket"}'),
       pings: d('ws_messages_received_total{type="ping"}'),
       other: d('ws_messages_received_total{type="other"}'),
       badJson: d('ws_message_errors_total{code="bad_json"}'),
@@ -123,7 +123,7 @@ describe('Prometheus metrics (docs/operations.md, Metrics)', () => {
       issued: d('ws_tickets_issued_total'),
       redeemedOk: d('ws_tickets_redeemed_total{result="ok"}'),
       redeemedInvalid: d('ws_tickets_redeemed_total{result="invalid"}'),
-      closed1000: d('ws_disconnections_total{code="1000"}'),
+      closed1000: d('ws_disconnections_total{code="1000",transport="websocket"}'),
       durations: d('ws_connection_duration_seconds_count'),
       // welcome ×4, pong ×3, error ×2, hello ×1, all-hands ×2, and the closes are not frames we count
       sent: d('ws_messages_sent_total'),
@@ -160,7 +160,9 @@ describe('Prometheus metrics (docs/operations.md, Metrics)', () => {
       }
       const samples = await scrape(spiky.http, TOKEN);
       expect(samples.get('ws_connection_spike')).toBe(1);
-      expect(samples.get('ws_connections_total{outcome="unauthorized"}')).toBe(5);
+      expect(
+        samples.get('ws_connections_total{outcome="unauthorized",transport="websocket"}'),
+      ).toBe(5);
       const warnings = spiky.logs
         .parsed()
         .filter((line) => String(line.msg).startsWith('connection spike'));

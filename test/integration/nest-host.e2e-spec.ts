@@ -16,6 +16,7 @@ import { ConfigError, SwitchboardModule, type SwitchboardModuleOptions } from '@
 import { InvoicesModule } from '../../examples/express-host/src/invoices/invoices.module';
 import { AppModule as FastifyHostModule } from '../../examples/fastify-host/src/app.module';
 import { TEST_ORIGIN, TEST_SECRET } from '../support/app';
+import { sseConnected } from '../support/sse-client';
 import { connected, type TestClient } from '../support/ws-client';
 
 const KEY = 'broadcast-key-that-is-at-least-32-characters';
@@ -106,6 +107,27 @@ describe.each(['express', 'fastify'] as const)(
     it('issues tokens and tickets, and welcomes the socket on the host’s own HTTP server', async () => {
       const alice = await socket(host, 'alice', clients);
       expect(alice.welcome.user).toEqual({ id: 'alice', name: 'alice' });
+    });
+
+    it('serves Server-Sent Events on the host’s HTTP server, host message types included', async () => {
+      const response = await fetch(`${host.http}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await token(host, 'alice')}` },
+      });
+      const { ticket } = (await response.json()) as { ticket: string };
+      const stream = await sseConnected(host.http, `/sse?ticket=${ticket}`);
+      try {
+        expect(stream.welcome.user).toEqual({ id: 'alice', name: 'alice' });
+        stream.send({ type: 'invoice.watch', id: 'w', data: { invoiceId: 'inv-1' } });
+        expect(await stream.next((message) => message.id === 'w')).toMatchObject({
+          type: 'invoice.watch',
+          data: { watcher: 'alice' },
+        });
+        // The host's own routes still answer: only the two SSE paths are taken.
+        expect((await fetch(`${host.http}/sse-not-ours`)).status).toBe(404);
+      } finally {
+        stream.close();
+      }
     });
 
     it('routes a host message type to the host’s gateway: guard, pipe, reply with the id', async () => {

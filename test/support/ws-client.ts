@@ -17,52 +17,22 @@ export interface Closed {
 }
 
 /**
- * A real `ws` client that records everything: frames, the close, or the HTTP answer that refused
- * the upgrade. Every wait has an explicit timeout.
+ * What every test client records and how a test waits on it: the frames the server sent, in
+ * order, over whichever transport. Every wait has an explicit timeout.
  */
-export class TestClient {
-  readonly socket: WebSocket;
+export abstract class FrameRecorder {
   readonly messages: ServerMessage[] = [];
-  /** The welcome frame's data, once `connected` has seen it. */
+  /** The welcome frame's data, once the client was connected. */
   welcome!: WelcomeData;
   private readonly waiters: Array<() => void> = [];
   private requests = 0;
-  readonly opened: Promise<void>;
-  readonly closed: Promise<Closed>;
-  /** Resolves with the HTTP status if the server refused the upgrade. */
-  readonly refused: Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>;
 
-  constructor(url: string, options: WebSocket.ClientOptions = {}) {
-    this.socket = new WebSocket(url, options);
-    this.opened = new Promise((resolve, reject) => {
-      this.socket.once('open', () => resolve());
-      this.socket.once('error', reject);
-    });
-    this.opened.catch(() => undefined);
-    this.closed = new Promise((resolve) => {
-      this.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    });
-    this.refused = new Promise((resolve) => {
-      this.socket.once('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-          this.socket.terminate();
-        });
-      });
-    });
-    this.socket.on('error', () => undefined);
-    this.socket.on('message', (data, isBinary) => {
-      if (!isBinary) {
-        this.messages.push(JSON.parse((data as Buffer).toString('utf8')) as ServerMessage);
-        this.waiters.splice(0).forEach((wake) => wake());
-      }
-    });
-  }
+  abstract send(value: unknown): void;
+  abstract close(): void;
 
-  send(value: unknown): void {
-    this.socket.send(typeof value === 'string' ? value : JSON.stringify(value));
+  protected record(message: ServerMessage): void {
+    this.messages.push(message);
+    this.waiters.splice(0).forEach((wake) => wake());
   }
 
   /** Waits for the first message (from the start) matching `predicate`, and removes it. */
@@ -117,6 +87,51 @@ export class TestClient {
   async presence(room: string): Promise<UserInfo[]> {
     const { members } = await this.request<{ members: UserInfo[] }>('presence.list', { room });
     return members.sort((x, y) => x.id.localeCompare(y.id));
+  }
+}
+
+/**
+ * A real `ws` client that records everything: frames, the close, or the HTTP answer that refused
+ * the upgrade.
+ */
+export class TestClient extends FrameRecorder {
+  readonly socket: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<Closed>;
+  /** Resolves with the HTTP status if the server refused the upgrade. */
+  readonly refused: Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>;
+
+  constructor(url: string, options: WebSocket.ClientOptions = {}) {
+    super();
+    this.socket = new WebSocket(url, options);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.once('open', () => resolve());
+      this.socket.once('error', reject);
+    });
+    this.opened.catch(() => undefined);
+    this.closed = new Promise((resolve) => {
+      this.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+    this.refused = new Promise((resolve) => {
+      this.socket.once('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+          this.socket.terminate();
+        });
+      });
+    });
+    this.socket.on('error', () => undefined);
+    this.socket.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        this.record(JSON.parse((data as Buffer).toString('utf8')) as ServerMessage);
+      }
+    });
+  }
+
+  send(value: unknown): void {
+    this.socket.send(typeof value === 'string' ? value : JSON.stringify(value));
   }
 
   close(): void {

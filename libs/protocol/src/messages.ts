@@ -110,6 +110,11 @@ export interface WelcomeData {
   };
   /** The user's own stream; absent while history is off (`HISTORY_SIZE=0`). */
   position?: StreamPosition;
+  /**
+   * Server-Sent Events only: the credential of `POST <SSE_PATH>/messages` for this connection
+   * (`Authorization: Bearer <sendToken>`, with `X-Switchboard-Connection: <connectionId>`).
+   */
+  sendToken?: string;
   recovered?: boolean;
   missed?: number;
 }

@@ -50,6 +50,8 @@ export class AppConfig {
   presence!: { batchMs: number; diffMaxMembers: number };
   ws!: {
     path: string;
+    /** Server-Sent Events: `GET ssePath` opens a stream, `POST ssePath/messages` carries frames. */
+    ssePath: string;
     maxPayloadBytes: number;
     heartbeatMs: number;
     sessionRevalidateMs: number;

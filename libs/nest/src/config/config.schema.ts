@@ -194,6 +194,8 @@ function jwtKey(env: Env, production: boolean): JwtKeySource {
  *
  * @throws ConfigError naming the first variable that is wrong.
  */
+const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
+
 export function loadConfig(env: Env): AppConfig {
   const nodeEnv = raw(env, 'NODE_ENV') ?? 'development';
   const production = nodeEnv === 'production';
@@ -226,8 +228,18 @@ export function loadConfig(env: Env): AppConfig {
   }
 
   const wsPath = raw(env, 'WS_PATH') ?? '/ws';
-  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(wsPath)) {
+  if (!URL_PATH.test(wsPath)) {
     throw new ConfigError('WS_PATH', `must be a URL path starting with /, got "${wsPath}"`);
+  }
+  const ssePath = raw(env, 'SSE_PATH') ?? '/sse';
+  if (!URL_PATH.test(ssePath) || ssePath === '/' || ssePath.endsWith('/')) {
+    throw new ConfigError(
+      'SSE_PATH',
+      `must be a URL path starting with / and not ending with /, got "${ssePath}"`,
+    );
+  }
+  if (ssePath === wsPath) {
+    throw new ConfigError('SSE_PATH', `must differ from WS_PATH ("${wsPath}")`);
   }
 
   const heartbeatMs = int(env, 'WS_HEARTBEAT_MS', 30_000, 100, 600_000);
@@ -341,6 +353,7 @@ export function loadConfig(env: Env): AppConfig {
     },
     ws: {
       path: wsPath,
+      ssePath,
       maxPayloadBytes: int(env, 'WS_MAX_PAYLOAD_BYTES', 10_240, 64, 16 * 1024 * 1024),
       heartbeatMs,
       sessionRevalidateMs: int(env, 'SESSION_REVALIDATE_MS', 900_000, 100, 86_400_000),

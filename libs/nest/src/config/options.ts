@@ -25,6 +25,7 @@ export interface SwitchboardSettings {
   allowedOrigins?: readonly string[] | string;
   trustProxy?: boolean;
   wsPath?: string;
+  ssePath?: string;
   wsHeartbeatMs?: number;
   wsMaxPayloadBytes?: number;
   wsMessagesPerWindow?: number;
@@ -75,6 +76,7 @@ const VARIABLES: { readonly [K in keyof Required<SwitchboardSettings>]: string }
   allowedOrigins: 'ALLOWED_ORIGINS',
   trustProxy: 'TRUST_PROXY',
   wsPath: 'WS_PATH',
+  ssePath: 'SSE_PATH',
   wsHeartbeatMs: 'WS_HEARTBEAT_MS',
   wsMaxPayloadBytes: 'WS_MAX_PAYLOAD_BYTES',
   wsMessagesPerWindow: 'WS_MESSAGES_PER_WINDOW',

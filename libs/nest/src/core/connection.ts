@@ -21,13 +21,18 @@ export class ConnectionClosedError extends Error {
   }
 }
 
+/** How a client is connected: a WebSocket, or Server-Sent Events plus HTTP POST. */
+export type TransportKind = 'websocket' | 'sse';
+
 /** The transport's states, with the WebSocket API's numbers. */
 export const TransportState = { Connecting: 0, Open: 1, Closing: 2, Closed: 3 } as const;
 
 /**
- * What a connection needs of its transport: a `ws` WebSocket as it is, or (later) another
- * transport such as Server-Sent Events plus HTTP POST, without touching rooms, presence or the
- * broker. `ping` is optional: a transport without one is kept alive by the application `ping`.
+ * What a connection needs of its transport: a `ws` WebSocket as it is, or a Server-Sent Events
+ * stream whose client sends its frames by HTTP POST (`SseTransport`), without touching rooms,
+ * presence or the broker. A transport with `ping` must hear a pong before the next heartbeat; one
+ * without (SSE cannot carry a pong) gets `keepAlive` instead, and its client's application `ping`
+ * proves it alive.
  */
 export interface Transport {
   readonly readyState: number;
@@ -39,6 +44,7 @@ export interface Transport {
   /** Drops the link at once, without a closing handshake. */
   terminate(): void;
   ping?(): void;
+  keepAlive?(): void;
 }
 
 /** One authenticated client held by this instance. */
@@ -72,6 +78,7 @@ export class Connection {
 
   readonly id: string;
   readonly socket: Transport;
+  readonly transport: TransportKind;
   session: Session;
   readonly ip: string;
   readonly connectedAt: number;
@@ -84,6 +91,8 @@ export class Connection {
   constructor(options: {
     id: string;
     socket: Transport;
+    /** @default 'websocket' */
+    transport?: TransportKind;
     /** The transport's byte stream, when frames to it may be batched (a real socket). */
     wire?: Corkable;
     session: Session;
@@ -96,6 +105,7 @@ export class Connection {
   }) {
     this.id = options.id;
     this.socket = options.socket;
+    this.transport = options.transport ?? 'websocket';
     this.wire = options.wire ?? null;
     this.session = options.session;
     this.ip = options.ip;

@@ -21,7 +21,7 @@ import { Streams } from './streams';
       inject: [MetricsService],
       useFactory: (metrics: MetricsService): Hub => {
         const hub = new Hub();
-        metrics.bindActiveConnections(() => hub.size);
+        metrics.bindActiveConnections((transport) => hub.countOf(transport));
         return hub;
       },
     },

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Connection } from './connection';
+import type { Connection, TransportKind } from './connection';
 
 export type AdmissionRefusal = 'capacity' | 'ip_limit';
 
@@ -23,11 +23,18 @@ export class Hub {
   private readonly bySession = new Map<string, Connection[]>();
   private readonly byRoom = new Map<string, Set<Connection>>();
   private readonly perIp = new Map<string, number>();
+  /** Held connections over Server-Sent Events (the rest are WebSockets). */
+  private sse = 0;
   private pending = 0;
   private drainingSince: number | null = null;
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Held connections of one transport. */
+  countOf(transport: TransportKind): number {
+    return transport === 'sse' ? this.sse : this.byId.size - this.sse;
   }
 
   get draining(): boolean {
@@ -67,6 +74,7 @@ export class Hub {
     admission.release();
     this.perIp.set(connection.ip, (this.perIp.get(connection.ip) ?? 0) + 1);
     this.byId.set(connection.id, connection);
+    this.sse += connection.transport === 'sse' ? 1 : 0;
     append(this.byUser, connection.userId, connection);
     append(this.bySession, connection.session.sessionId, connection);
   }
@@ -76,6 +84,7 @@ export class Hub {
       return false;
     }
     this.decrementIp(connection.ip);
+    this.sse -= connection.transport === 'sse' ? 1 : 0;
     detach(this.byUser, connection.userId, connection);
     detach(this.bySession, connection.session.sessionId, connection);
     // Rooms stay until RoomsService.leaveAll, which also unsubscribes and updates presence.

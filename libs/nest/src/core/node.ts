@@ -20,9 +20,10 @@ export const ALL_CHANNEL = ALL;
 
 /**
  * What travels between instances. `e`: an event frame; `c`: close sockets; `n`: a notice; `b`: a
- * room's batch of presence changes and typing (its topic: the instance that sent it).
+ * room's batch of presence changes and typing (its topic: the instance that sent it); `f`: client
+ * frames for a connection of one instance that reached another (Server-Sent Events' POSTs).
  */
-type Kind = 'e' | 'c' | 'n' | 'b';
+type Kind = 'e' | 'c' | 'n' | 'b' | 'f';
 
 interface CloseCommand {
   code: number;
@@ -48,6 +49,7 @@ export class Node implements OnModuleInit {
   private readonly logger = new Logger(Node.name);
   private readonly noticeHandlers = new Map<string, (payload: string) => void>();
   private batchHandler: (room: string, payload: string) => void = () => undefined;
+  private forwardHandler: (payload: string) => void = () => undefined;
   /** Subscriptions on their way, by channel. */
   private readonly subscribing = new Map<string, Promise<void>>();
   /** Whether publications go into streams (`HISTORY_SIZE` > 0). */
@@ -197,6 +199,24 @@ export class Node implements OnModuleInit {
     this.broker.onResubscribed(listener);
   }
 
+  /**
+   * Hands client frames to the instance that holds their connection.
+   *
+   * @throws BroadcastUnavailableError
+   */
+  async forward(instanceId: string, payload: string): Promise<void> {
+    this.assertAvailable();
+    await this.broker.publish(
+      this.instanceChannel(instanceId),
+      `${this.header('f', '')}\n${payload}`,
+    );
+  }
+
+  /** Handles the client frames other instances forward to this one. */
+  onForwarded(handler: (payload: string) => void): void {
+    this.forwardHandler = handler;
+  }
+
   /** Handles the batches other instances send for rooms with local members. */
   onBatch(handler: (room: string, payload: string) => void): void {
     this.batchHandler = handler;
@@ -252,6 +272,8 @@ export class Node implements OnModuleInit {
       this.closeLocal(channel, JSON.parse(payload) as CloseCommand);
     } else if (kind === 'n') {
       this.noticeHandlers.get(except)?.(payload);
+    } else if (kind === 'f') {
+      this.forwardHandler(payload);
     } else if (kind === 'b') {
       if (except !== this.instance.id && channel.startsWith('r:')) {
         this.batchHandler(channel.slice(2), payload);

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, Optional } from '@nestjs/common';
+import type { TransportKind } from '../core/connection';
 import {
   collectDefaultMetrics,
   Counter,
@@ -9,6 +10,8 @@ import {
 } from 'prom-client';
 import { CLIENT_MESSAGE_TYPES, CloseCode } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
+
+const TRANSPORTS: readonly TransportKind[] = ['websocket', 'sse'];
 
 /** The `outcome` label of `ws_connections_total` (docs/operations.md, Metrics). */
 export type ConnectionOutcome =
@@ -54,9 +57,9 @@ export class MetricsService implements OnApplicationShutdown {
   /** The metrics this service put on the registry, removed again on shutdown. */
   private readonly registered: string[];
 
-  private readonly connectionsActive: Gauge;
-  private readonly connectionsTotal: Counter<'outcome'>;
-  private readonly disconnections: Counter<'code'>;
+  private readonly connectionsActive: Gauge<'transport'>;
+  private readonly connectionsTotal: Counter<'outcome' | 'transport'>;
+  private readonly disconnections: Counter<'code' | 'transport'>;
   private readonly messagesReceived: Counter<'type'>;
   private readonly messagesSent: Counter;
   private readonly messageErrors: Counter<'code'>;
@@ -77,7 +80,7 @@ export class MetricsService implements OnApplicationShutdown {
 
   /** Frames sent since the last scrape; `Connection.send` counts here, the scrape moves it on. */
   private sentSinceScrape = 0;
-  private activeSource: () => number = () => 0;
+  private activeSource: (transport: TransportKind) => number = () => 0;
   private redisSource: (() => boolean) | null = null;
   private readonly attemptBuckets = new Array<number>(SPIKE_WINDOW_S).fill(0);
   private readonly bucketSecond = new Array<number>(SPIKE_WINDOW_S).fill(0);
@@ -98,20 +101,25 @@ export class MetricsService implements OnApplicationShutdown {
     }
     this.connectionsActive = new Gauge({
       name: 'ws_connections_active',
-      help: 'Open WebSocket connections on this instance',
+      help: 'Open connections on this instance, by transport (websocket, sse)',
+      labelNames: ['transport'],
       registers,
-      collect: () => this.connectionsActive.set(this.activeSource()),
+      collect: () => {
+        for (const transport of TRANSPORTS) {
+          this.connectionsActive.set({ transport }, this.activeSource(transport));
+        }
+      },
     });
     this.connectionsTotal = new Counter({
       name: 'ws_connections_total',
-      help: 'WebSocket handshakes by outcome',
-      labelNames: ['outcome'],
+      help: 'Handshakes (WebSocket upgrades and event streams) by outcome and transport',
+      labelNames: ['outcome', 'transport'],
       registers,
     });
     this.disconnections = new Counter({
       name: 'ws_disconnections_total',
-      help: 'Closed WebSocket connections by close code',
-      labelNames: ['code'],
+      help: 'Closed connections by close code and transport',
+      labelNames: ['code', 'transport'],
       registers,
     });
     this.messagesReceived = new Counter({
@@ -246,7 +254,7 @@ export class MetricsService implements OnApplicationShutdown {
   }
 
   /** Where `ws_connections_active` reads its value at scrape time (the core's hub). */
-  bindActiveConnections(source: () => number): void {
+  bindActiveConnections(source: (transport: TransportKind) => number): void {
     this.activeSource = source;
   }
 
@@ -265,8 +273,8 @@ export class MetricsService implements OnApplicationShutdown {
     this.redisSource = source;
   }
 
-  handshake(outcome: ConnectionOutcome): void {
-    this.connectionsTotal.inc({ outcome });
+  handshake(outcome: ConnectionOutcome, transport: TransportKind = 'websocket'): void {
+    this.connectionsTotal.inc({ outcome, transport });
     const now = Date.now();
     const second = Math.floor(now / 1000);
     const slot = second % SPIKE_WINDOW_S;
@@ -280,8 +288,11 @@ export class MetricsService implements OnApplicationShutdown {
     }
   }
 
-  closed(code: number, durationMs: number): void {
-    this.disconnections.inc({ code: KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other' });
+  closed(code: number, durationMs: number, transport: TransportKind = 'websocket'): void {
+    this.disconnections.inc({
+      code: KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other',
+      transport,
+    });
     this.connectionDuration.observe(durationMs / 1000);
   }
 

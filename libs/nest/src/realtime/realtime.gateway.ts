@@ -51,7 +51,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
 
   private readonly listeners = socketListeners({
     receive: (connection, text) => this.router.receive(connection, text),
-    closed: (connection, code) => this.onClose(connection, code),
+    closed: (connection, code) => this.closed(connection, code),
     failed: (connection, error) => {
       // ws closes the socket itself on a protocol violation, with the code it put on the error.
       connection.closeCodeSent ??= wsErrorCloseCode(error);
@@ -64,7 +64,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     req: IncomingMessage,
     handshake: AcceptedHandshake,
   ): Promise<void> {
-    const { session, admission, pass, since } = handshake;
+    const { session, admission } = handshake;
     const connection = new Connection({
       id: randomUUID(),
       socket,
@@ -84,8 +84,21 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     socket.on('error', this.listeners.error);
     socket.once('close', this.listeners.close);
     /* eslint-enable @typescript-eslint/unbound-method */
+    await this.accept(connection, handshake);
+  }
+
+  /**
+   * Welcomes a connection of any transport whose close is already wired to `closed`: the
+   * WebSocket's above, a Server-Sent Events stream's (`SseEndpoint`), with what the welcome of
+   * that transport carries besides (`sendToken`).
+   */
+  async accept(
+    connection: Connection,
+    { admission, pass, since }: AcceptedHandshake,
+    extra: Pick<WelcomeData, 'sendToken'> = {},
+  ): Promise<void> {
     try {
-      await this.welcome(connection, admission, since);
+      await this.welcome(connection, admission, since, extra);
     } finally {
       pass.release(); // its handshake ended, welcomed or not
     }
@@ -101,6 +114,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     connection: Connection,
     admission: AcceptedHandshake['admission'],
     since: AcceptedHandshake['since'],
+    extra: Pick<WelcomeData, 'sendToken'>,
   ): Promise<void> {
     const { session } = connection;
     const ownStream = userChannel(session.userId);
@@ -146,6 +160,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
         windowMs: this.config.ws.messageWindowMs,
       },
       ...(catchup?.recovery ?? (since && { recovered: false, missed: 0 })),
+      ...extra,
     };
     connection.send(serverFrame(ServerMessageType.Welcome, welcome));
     catchup?.finish();
@@ -154,6 +169,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     this.logger.log({
       msg: 'connection accepted',
       connectionId: connection.id,
+      transport: connection.transport,
       userId: session.userId,
       ip: connection.ip,
     });
@@ -188,7 +204,8 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     }
   }
 
-  private onClose(connection: Connection, code: number): void {
+  /** A connection of any transport closed: everything it held goes. */
+  closed(connection: Connection, code: number): void {
     this.sessions.unschedule(connection);
     if (!this.hub.remove(connection)) {
       return;
@@ -199,12 +216,13 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     this.logger.log({
       msg: 'connection closed',
       connectionId: connection.id,
+      transport: connection.transport,
       userId: connection.userId,
       ip: connection.ip,
       code: recorded,
       durationMs,
     });
-    this.metrics.closed(recorded, durationMs);
+    this.metrics.closed(recorded, durationMs, connection.transport);
     this.node.untrack(connection).catch((error: unknown) =>
       this.logger.warn({
         msg: 'user channel not unsubscribed',

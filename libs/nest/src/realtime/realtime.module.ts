@@ -13,6 +13,7 @@ import { MemoryConnectionRegistry } from './connections/memory-connection-regist
 import { MessageRouter } from './message-router';
 import { MemoryPresenceStore } from './presence/memory-presence.store';
 import { PresenceBatches } from './presence/presence-batches';
+import { SseEndpoint } from './sse/sse-endpoint';
 import { PresenceStore } from './presence/presence-store.interface';
 import { RedisPresenceStore } from './presence/redis-presence.store';
 import { RealtimeGateway } from './realtime.gateway';
@@ -41,6 +42,7 @@ export class RealtimeModule {
         MessageRouter,
         RoomsService,
         PresenceBatches,
+        SseEndpoint,
         SessionLifecycle,
         DrainService,
         ConnectionRegistrar,

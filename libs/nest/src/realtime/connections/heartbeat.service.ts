@@ -35,6 +35,8 @@ export class Heartbeat implements OnModuleInit, OnApplicationShutdown {
       if (connection.socket.ping !== undefined) {
         connection.awaitingPong = true;
         connection.socket.ping();
+      } else {
+        connection.socket.keepAlive?.();
       }
     }
   }

@@ -4,6 +4,7 @@ import { clientIp } from '../../common/client-ip';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import type { HandshakeDecision } from './ws.guard';
+import type { TransportKind } from '../../core/connection';
 
 /** Counts every handshake by outcome, and logs the refused ones. */
 @Injectable()
@@ -15,17 +16,22 @@ export class HandshakeObserver {
     private readonly metrics: MetricsService,
   ) {}
 
-  decided(decision: HandshakeDecision, req: IncomingMessage): void {
+  decided(
+    decision: HandshakeDecision,
+    req: IncomingMessage,
+    transport: TransportKind = 'websocket',
+  ): void {
     if (decision.kind === 'accept') {
-      this.metrics.handshake('accepted');
+      this.metrics.handshake('accepted', transport);
       return;
     }
     if (decision.outcome !== null) {
-      this.metrics.handshake(decision.outcome);
+      this.metrics.handshake(decision.outcome, transport);
     }
     // Refusals can come in floods: debug level. The URL (with its ticket) is never logged.
     this.logger.debug({
       msg: 'handshake refused',
+      transport,
       ip: clientIp(req, this.config.trustProxy),
       ...(decision.kind === 'reject'
         ? { status: decision.status, outcome: decision.outcome }

@@ -13,6 +13,7 @@ import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { Lease } from '../../redis/lease';
 import { TicketsService } from '../../tickets/tickets.service';
 import { type Admission, Hub } from '../../core/hub';
+import type { TransportKind } from '../../core/connection';
 import {
   AdmissionGate,
   type AdmissionPass,
@@ -59,9 +60,10 @@ const MINUTE_MS = 60_000;
 const BUSY_RETRY_AFTER_S = 5;
 
 /**
- * Decides every WebSocket upgrade, in the order of docs/protocol.md (How a connection is authenticated): path, origin, capacity, IP limit,
+ * Decides every WebSocket upgrade and every Server-Sent Events stream, in the order of
+ * docs/protocol.md (How a connection is authenticated): path, origin, capacity, IP limit,
  * credentials (ticket or Bearer JWT), connect attempts, session state. The per-user limit (row 8)
- * is applied by the gateway once the socket is accepted. Never throws.
+ * is applied by the gateway once the connection is accepted. Never throws.
  */
 @Injectable()
 export class WsGuard {
@@ -77,14 +79,18 @@ export class WsGuard {
     private readonly lease: Lease,
   ) {}
 
-  async check(req: IncomingMessage): Promise<HandshakeDecision> {
+  async check(
+    req: IncomingMessage,
+    transport: TransportKind = 'websocket',
+  ): Promise<HandshakeDecision> {
     const url = parseUrl(req.url);
-    if (url === null || url.pathname !== this.config.ws.path) {
+    const path = transport === 'websocket' ? this.config.ws.path : this.config.ws.ssePath;
+    if (url === null || url.pathname !== path) {
       return reject(404, 'not found', null);
     }
     // Before anything is reserved or redeemed: ws would refuse a malformed upgrade only after the
     // ticket was spent.
-    const malformed = upgradeProblem(req);
+    const malformed = transport === 'websocket' ? upgradeProblem(req) : streamProblem(req);
     if (malformed !== null) {
       return reject(malformed.status, malformed.message, null);
     }
@@ -295,6 +301,13 @@ export function upgradeProblem(
     }
   }
   return null;
+}
+
+/** An event stream is opened with a GET. */
+function streamProblem(req: IncomingMessage): { status: 405; message: string } | null {
+  return req.method === 'GET'
+    ? null
+    : { status: 405, message: 'an event stream is opened with GET' };
 }
 
 /** The gate's refusal: `503` with its time to come back. */
