@@ -23,6 +23,9 @@ export interface ServerMessage<T = unknown> {
 }
 
 export const MAX_MESSAGE_ID_LENGTH = 64;
+
+/** How a client is connected: a WebSocket, or Server-Sent Events plus HTTP POST. */
+export type TransportKind = 'websocket' | 'sse';
 /** A user id (the access token's `sub`) is 1–128 characters. */
 export const MAX_USER_ID_LENGTH = 128;
 

@@ -1,5 +1,5 @@
 import { CloseCode, CloseReason } from '@switchboard/protocol';
-import type { StreamPosition } from '@switchboard/protocol';
+import type { StreamPosition, TransportKind } from '@switchboard/protocol';
 import type { Session } from './session';
 import type { MetricsService } from '../metrics/metrics.service';
 import { FloodGuard } from './flood-guard';
@@ -20,9 +20,6 @@ export class ConnectionClosedError extends Error {
     this.name = 'ConnectionClosedError';
   }
 }
-
-/** How a client is connected: a WebSocket, or Server-Sent Events plus HTTP POST. */
-export type TransportKind = 'websocket' | 'sse';
 
 /** The transport's states, with the WebSocket API's numbers. */
 export const TransportState = { Connecting: 0, Open: 1, Closing: 2, Closed: 3 } as const;

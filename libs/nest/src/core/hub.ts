@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { Connection, TransportKind } from './connection';
+import type { TransportKind } from '@switchboard/protocol';
+import type { Connection } from './connection';
 
 export type AdmissionRefusal = 'capacity' | 'ip_limit';
 

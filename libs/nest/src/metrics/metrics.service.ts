@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, Optional } from '@nestjs/common';
-import type { TransportKind } from '../core/connection';
 import {
   collectDefaultMetrics,
   Counter,
@@ -8,7 +7,7 @@ import {
   type Metric,
   Registry,
 } from 'prom-client';
-import { CLIENT_MESSAGE_TYPES, CloseCode } from '@switchboard/protocol';
+import { CLIENT_MESSAGE_TYPES, CloseCode, type TransportKind } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
 
 const TRANSPORTS: readonly TransportKind[] = ['websocket', 'sse'];

@@ -4,7 +4,7 @@ import { clientIp } from '../../common/client-ip';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import type { HandshakeDecision } from './ws.guard';
-import type { TransportKind } from '../../core/connection';
+import type { TransportKind } from '@switchboard/protocol';
 
 /** Counts every handshake by outcome, and logs the refused ones. */
 @Injectable()

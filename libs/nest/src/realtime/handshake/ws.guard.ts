@@ -13,7 +13,7 @@ import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
 import { Lease } from '../../redis/lease';
 import { TicketsService } from '../../tickets/tickets.service';
 import { type Admission, Hub } from '../../core/hub';
-import type { TransportKind } from '../../core/connection';
+import type { TransportKind } from '@switchboard/protocol';
 import {
   AdmissionGate,
   type AdmissionPass,
