@@ -2,6 +2,7 @@ import { CloseCode } from '@switchboard/protocol';
 import { Nginx } from '../support/nginx';
 import { BROADCAST_PATH_SPELLINGS, rawHttp } from '../support/raw-http';
 import { RedisServer, testPrefix } from '../support/redis';
+import { sseConnected } from '../support/sse-client';
 import { type ServerProcess, spawnServer } from '../support/server-process';
 import { connected, type TestClient, within } from '../support/ws-client';
 
@@ -101,6 +102,41 @@ describe('behind nginx', () => {
     expect((await publishOn(servers[1], 'through-nginx', 'from.b')).status).toBe(202);
     await client.nextOfType('from.a');
     await client.nextOfType('from.b');
+  });
+
+  it('carries a Server-Sent Events stream unbuffered, and its POSTs from either replica', async () => {
+    const token = await post(
+      '/auth/dev-token',
+      {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'sse-nginx' }),
+      },
+      200,
+    );
+    const { accessToken } = (await token.json()) as { accessToken: string };
+    const ticket = await post(
+      '/auth/ws-ticket',
+      { headers: { authorization: `Bearer ${accessToken}` } },
+      201,
+    );
+    const { ticket: value } = (await ticket.json()) as { ticket: string };
+    const stream = await sseConnected(nginx.http, `/sse?ticket=${value}`);
+    try {
+      // nginx spreads the POSTs over both replicas (least_conn): each reaches the stream's.
+      for (let i = 0; i < 6; i++) {
+        stream.send({ type: 'ping', id: `p${i}` });
+      }
+      await stream.flushed();
+      expect(stream.posts.map((answer) => answer.status)).toEqual(Array(6).fill(202));
+      for (let i = 0; i < 6; i++) {
+        await stream.next((message) => message.id === `p${i}`);
+      }
+      // Unbuffered: a broadcast on either replica comes through at once.
+      expect((await publishOn(servers[1], 'sse-nginx', 'from.b')).status).toBe(202);
+      await stream.nextOfType('from.b', 2000);
+    } finally {
+      stream.close();
+    }
   });
 
   it('lets no spelling of the broadcast path through nginx without the key', async () => {
