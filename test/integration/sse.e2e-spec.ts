@@ -198,6 +198,23 @@ describe('Server-Sent Events on one instance', () => {
   });
 });
 
+describe('Server-Sent Events and the bound on unauthenticated connections', () => {
+  it('counts an accepted stream as authenticated, as an accepted socket', async () => {
+    const app = await startApp({}, { limits: { maxUnauthenticatedPerIp: 3 } });
+    const streams: SseTestClient[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const { ticket } = await app.ticket(await app.devToken(`bound-${i}`));
+        streams.push(await sseConnected(app.http, `/sse?ticket=${ticket}`));
+      }
+      expect(app.app.get(Hub).size).toBe(6);
+    } finally {
+      streams.forEach((stream) => stream.close());
+      await app.close();
+    }
+  });
+});
+
 describe.each(REDIS_MODES)('Server-Sent Events across instances (%s Redis)', (mode) => {
   let backend: RedisBackend;
   let a: TestApp;

@@ -13,7 +13,9 @@ import { MemoryConnectionRegistry } from './connections/memory-connection-regist
 import { MessageRouter } from './message-router';
 import { MemoryPresenceStore } from './presence/memory-presence.store';
 import { PresenceBatches } from './presence/presence-batches';
+import { AppConfig } from '../config/app-config';
 import { SseEndpoint } from './sse/sse-endpoint';
+import { UnauthenticatedConnections } from './handshake/unauthenticated-connections';
 import { PresenceStore } from './presence/presence-store.interface';
 import { RedisPresenceStore } from './presence/redis-presence.store';
 import { RealtimeGateway } from './realtime.gateway';
@@ -43,6 +45,13 @@ export class RealtimeModule {
         RoomsService,
         PresenceBatches,
         SseEndpoint,
+        {
+          // One count for the shared HTTP server, whichever transport a connection becomes.
+          provide: UnauthenticatedConnections,
+          inject: [AppConfig],
+          useFactory: (config: AppConfig) =>
+            new UnauthenticatedConnections(config.limits.maxUnauthenticatedPerIp),
+        },
         SessionLifecycle,
         DrainService,
         ConnectionRegistrar,

@@ -74,7 +74,7 @@ export class SwitchboardWsAdapter extends WsAdapter {
       closeTimeout: config.timings.wsCloseTimeoutMs,
     };
     const wss = new WebSocketServer(options);
-    const unauthenticated = new UnauthenticatedConnections(config.limits.maxUnauthenticatedPerIp);
+    const unauthenticated = this.app.get(UnauthenticatedConnections);
     const { handshakeTimeoutMs } = config;
     wss.on('error', (error) => this.log.error({ msg: 'websocket server error', err: error }));
 

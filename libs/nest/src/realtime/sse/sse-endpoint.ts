@@ -23,6 +23,7 @@ import { Hub } from '../../core/hub';
 import { Node } from '../../core/node';
 import { MetricsService } from '../../metrics/metrics.service';
 import { HandshakeObserver } from '../handshake/handshake.observer';
+import { UnauthenticatedConnections } from '../handshake/unauthenticated-connections';
 import { type Reject, WsGuard } from '../handshake/ws.guard';
 import { MessageRouter } from '../message-router';
 import { RealtimeGateway } from '../realtime.gateway';
@@ -95,6 +96,7 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly router: MessageRouter,
     private readonly metrics: MetricsService,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly unauthenticated: UnauthenticatedConnections,
   ) {
     this.streamPath = config.ws.ssePath;
     this.messagesPath = `${config.ws.ssePath}/messages`;
@@ -208,6 +210,7 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
       metrics: this.metrics,
     });
     this.tokens.set(connection.id, sha256(sendToken));
+    this.unauthenticated.authenticated(req.socket); // an accepted stream, like a socket
     transport.onClose((code) => {
       this.tokens.delete(connection.id);
       this.gateway.closed(connection, code);
