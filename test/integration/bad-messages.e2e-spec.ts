@@ -1,13 +1,24 @@
-import { CloseCode, type ErrorData } from '@switchboard/protocol';
+import { CloseCode, type ErrorData, type TransportKind } from '@switchboard/protocol';
 import { startApp, type TestApp } from '../support/app';
 import { RawWebSocket } from '../support/raw-ws';
 import { suiteRedis, testPrefix } from '../support/redis';
-import { connected, type TestClient, within } from '../support/ws-client';
+import { type SseTestClient, sseConnected } from '../support/sse-client';
+import { connected, type FrameRecorder, TestClient, within } from '../support/ws-client';
 
+/** Where a client of either transport tells how it closed. */
+const closedOf = (client: FrameRecorder) =>
+  client instanceof TestClient ? client.closed : (client as SseTestClient).closed;
+
+/**
+ * Object frames go over both transports. Raw text (`raw`) and socket-level closes are the
+ * WebSocket's own unless `sse` says the case holds over Server-Sent Events too (a POST's body
+ * must be a JSON object or an array of them, so other text is refused there with a 400).
+ */
 type Case =
   | { name: string; send: unknown; error: string; fields?: string[]; raw?: false }
-  | { name: string; send: string; error: string; fields?: string[]; raw: true }
-  | { name: string; close: number; act: (client: TestClient) => void };
+  | { name: string; send: string; error: string; fields?: string[]; raw: true; sse?: true }
+  | { name: string; close: number; act: (client: FrameRecorder) => void; sse: true }
+  | { name: string; close: number; act: (client: TestClient) => void; sse?: false };
 
 const deep = (levels: number): unknown => (levels === 0 ? 1 : { a: deep(levels - 1) });
 
@@ -58,6 +69,7 @@ const CASES: Case[] = [
     name: '__proto__ in the envelope',
     send: '{"type":"ping","__proto__":{"admin":true}}',
     raw: true,
+    sse: true,
     error: 'bad_envelope',
     fields: ['__proto__'],
   },
@@ -192,37 +204,52 @@ const CASES: Case[] = [
   {
     name: '10,241 bytes',
     close: CloseCode.MessageTooBig,
-    act: (c) => c.socket.send(JSON.stringify({ type: 'ping' }).padEnd(10_241, ' ')),
+    act: (c: FrameRecorder) => c.send(JSON.stringify({ type: 'ping' }).padEnd(10_241, ' ')),
+    sse: true,
   },
-  { name: '20 KB', close: CloseCode.MessageTooBig, act: (c) => c.socket.send('x'.repeat(20_480)) },
+  {
+    name: '20 KB',
+    close: CloseCode.MessageTooBig,
+    act: (c: TestClient) => c.socket.send('x'.repeat(20_480)),
+  },
   {
     name: 'a binary frame',
     close: CloseCode.UnsupportedData,
-    act: (c) => c.socket.send(Buffer.from('{"type":"ping"}'), { binary: true }),
+    act: (c: TestClient) => c.socket.send(Buffer.from('{"type":"ping"}'), { binary: true }),
   },
   {
     name: 'invalid UTF-8 in a text frame',
     close: CloseCode.InvalidPayload,
-    act: (c) => c.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false }),
+    act: (c: TestClient) => c.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false }),
   },
 ];
 
-const MODES: Array<[string, boolean]> = [
-  ['embedded', false],
-  ['cluster', true],
+const MODES: Array<[string, TransportKind, boolean]> = [
+  ['embedded', 'websocket', false],
+  ['cluster', 'websocket', true],
+  ['embedded', 'sse', false],
+  ['cluster', 'sse', true],
 ];
 
-describe.each(MODES)('bad messages (%s mode)', (_mode, cluster) => {
+const overBoth = (c: Case): boolean => !('raw' in c && c.raw === true) && !('close' in c);
+
+describe.each(MODES)('bad messages (%s mode, %s)', (_mode, transport, cluster) => {
   let app: TestApp;
-  let bystander: TestClient;
+  let bystander: FrameRecorder;
   let stopRedis: () => Promise<void> = () => Promise.resolve();
   let seq = 0;
-  const open: TestClient[] = [];
+  const open: FrameRecorder[] = [];
+  const cases =
+    transport === 'websocket'
+      ? CASES
+      : CASES.filter((c) => overBoth(c) || ('sse' in c && c.sse === true));
 
-  async function member(token?: string): Promise<TestClient> {
-    const client = await connected(
-      (await app.ticket(token ?? (await app.devToken(`bad${++seq}`)))).url,
-    );
+  async function member(token?: string): Promise<FrameRecorder> {
+    const { url, ticket } = await app.ticket(token ?? (await app.devToken(`bad${++seq}`)));
+    const client =
+      transport === 'websocket'
+        ? await connected(url)
+        : await sseConnected(app.http, `/sse?ticket=${ticket}`);
     open.push(client);
     client.send({ type: 'room.join', id: 'j', data: { room: 'lobby' } });
     await client.nextOfType('room.joined');
@@ -256,15 +283,15 @@ describe.each(MODES)('bad messages (%s mode)', (_mode, cluster) => {
     await stopRedis();
   });
 
-  it('has at least 30 cases', () => {
-    expect(CASES.length).toBeGreaterThanOrEqual(30);
+  it('has at least 30 cases (25 over Server-Sent Events)', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(transport === 'websocket' ? 30 : 25);
   });
 
-  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
     const client = await member();
     if ('close' in testCase) {
-      testCase.act(client);
-      expect((await within(client.closed, 'close')).code).toBe(testCase.close);
+      (testCase.act as (client: FrameRecorder) => void)(client);
+      expect((await within(closedOf(client), 'close')).code).toBe(testCase.close);
       return;
     }
     client.send(testCase.raw ? testCase.send : JSON.stringify(testCase.send));
@@ -286,7 +313,7 @@ describe.each(MODES)('bad messages (%s mode)', (_mode, cluster) => {
     const client = await member();
     const text = JSON.stringify({ type: 'ping', id: 'max' }).padEnd(10_240, ' ');
     expect(Buffer.byteLength(text)).toBe(10_240);
-    client.socket.send(text);
+    client.send(text);
     expect((await client.nextOfType('pong')).id).toBe('max');
   });
 
@@ -302,19 +329,22 @@ describe.each(MODES)('bad messages (%s mode)', (_mode, cluster) => {
     expect([frame.id, frame.data?.code]).toEqual(['no', 'forbidden']);
   });
 
-  it.each([
-    ['an unmasked client frame', Buffer.from([0x81, 0x02, 0x68, 0x69])],
-    ['a reserved bit (RSV1 without an extension)', RawWebSocket.masked(0xc1, Buffer.from('hi'))],
-    ['a reserved opcode', RawWebSocket.masked(0x83, Buffer.from('hi'))],
-    ['a fragmented control frame', RawWebSocket.masked(0x09, Buffer.from('hi'))],
-  ])('closes with 1002 on %s', async (_name, frame) => {
-    const { ticket } = await app.ticket(await app.devToken(`raw${++seq}`));
-    const raw = await RawWebSocket.open(app.port, `/ws?ticket=${ticket}`);
-    try {
-      raw.write(frame);
-      expect(await raw.closeCode()).toBe(CloseCode.ProtocolError);
-    } finally {
-      raw.destroy();
-    }
-  });
+  // WebSocket framing itself: nothing of it exists over Server-Sent Events.
+  if (transport === 'websocket') {
+    it.each([
+      ['an unmasked client frame', Buffer.from([0x81, 0x02, 0x68, 0x69])],
+      ['a reserved bit (RSV1 without an extension)', RawWebSocket.masked(0xc1, Buffer.from('hi'))],
+      ['a reserved opcode', RawWebSocket.masked(0x83, Buffer.from('hi'))],
+      ['a fragmented control frame', RawWebSocket.masked(0x09, Buffer.from('hi'))],
+    ])('closes with 1002 on %s', async (_name, frame) => {
+      const { ticket } = await app.ticket(await app.devToken(`raw${++seq}`));
+      const raw = await RawWebSocket.open(app.port, `/ws?ticket=${ticket}`);
+      try {
+        raw.write(frame);
+        expect(await raw.closeCode()).toBe(CloseCode.ProtocolError);
+      } finally {
+        raw.destroy();
+      }
+    });
+  }
 });

@@ -328,7 +328,10 @@ function readBody(req: IncomingMessage, timeoutMs: number): Promise<string> {
   });
 }
 
-/** One frame or an array of frames, each an object, as JSON text for the message router. */
+/**
+ * One frame or an array of frames, each an object, as JSON text for the message router: a lone
+ * frame as the client wrote it (its size is the client's), those of an array serialized again.
+ */
 function parseFrames(body: string): string[] {
   let parsed: unknown;
   try {
@@ -345,7 +348,7 @@ function parseFrames(body: string): string[] {
   ) {
     throw new HttpProblem(400, 'each frame must be an object: { type, id?, data? }');
   }
-  return frames.map((frame) => JSON.stringify(frame));
+  return Array.isArray(parsed) ? frames.map((frame) => JSON.stringify(frame)) : [body];
 }
 
 function sameText(a: string, b: string): boolean {
