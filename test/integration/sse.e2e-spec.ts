@@ -63,6 +63,20 @@ describe('Server-Sent Events on one instance', () => {
     expect((await client.nextOfType('room.message')).data).toMatchObject({ text: 'over SSE' });
   });
 
+  it('opens for a non-browser client with a Bearer token instead of a ticket', async () => {
+    const token = await app.devToken('sse-bearer');
+    const client = await sseConnected(app.http, '/sse', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    clients.push(client);
+    expect(client.welcome.user.id).toBe('sse-bearer');
+    const forged = new SseTestClient(app.http, '/sse', {
+      headers: { authorization: 'Bearer not-a-token' },
+    });
+    clients.push(forged);
+    expect((await within(forged.closed, 'close')).code).toBe(CloseCode.Unauthorized);
+  });
+
   it('talks with WebSocket clients in the same rooms', async () => {
     const overSse = await open('sse-bea');
     const token = await app.devToken('ws-cal');
