@@ -99,6 +99,9 @@ export function replayDockerfile(context: string, into: string): Map<string, str
             env: {
               PATH: process.env.PATH ?? '',
               HOME: process.env.HOME ?? '/tmp',
+              // The machine's npm cache answers without asking the registry again, as Docker's
+              // layer cache would: the same lock file, installed in seconds instead of minutes.
+              npm_config_prefer_offline: 'true',
               ...trust(),
               ...env,
             },
