@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { CloseCode } from '@switchboard/protocol';
 import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { startApp, type TestApp } from '../support/app';
@@ -67,6 +67,18 @@ describe('demo page in Chromium', () => {
     await on.waitForSelector('#room-title:text("# lobby")');
   }
   const members = (on: Page) => on.locator('#members li').allTextContents();
+  async function joinRoom(on: Page, room: string): Promise<void> {
+    await on.fill('#room', room);
+    await on.click('#join button');
+    await on.waitForSelector(`#room-title:text("# ${room}")`);
+  }
+  async function say(on: Page, text: string): Promise<void> {
+    await on.fill('#text', text);
+    await on.click('#send button');
+    await on.waitForSelector(`#messages li .text:text("${text}")`);
+  }
+  const message = (on: Page, text: string) =>
+    on.locator('#messages li.message', { has: on.locator(`.text:text-is("${text}")`) });
 
   it('serves the page under a strict Content-Security-Policy', async () => {
     const response = await fetch(`${a.http}/`);
@@ -118,6 +130,116 @@ describe('demo page in Chromium', () => {
     expect(times).toHaveLength(3);
     expect(times.every((ts) => Math.abs(Date.now() - ts) < 60_000)).toBe(true);
     await alice.screenshot({ path: join(ARTIFACTS, 'chat.png') });
+  });
+
+  it("sets your own messages apart from others', groups a sender's run of messages under one name", async () => {
+    const olive = await page(a);
+    const pete = await page(b);
+    await signIn(olive, 'Olive Own');
+    await signIn(pete, 'Pete Other');
+    for (const on of [olive, pete]) {
+      await joinRoom(on, 'bubbles');
+    }
+    await say(pete, 'one');
+    await say(pete, 'two');
+    await olive.waitForSelector('#messages li .text:text("two")');
+    await say(olive, 'mine');
+
+    // Names kept for screen readers only are 1 px boxes (Playwright counts them as visible).
+    const seen = async (name: Locator) => ((await name.boundingBox())?.width ?? 0) > 1;
+    const mine = message(olive, 'mine');
+    const first = message(olive, 'one');
+    const second = message(olive, 'two');
+    expect(await mine.getAttribute('class')).toMatch(/\bmine\b/);
+    expect(await first.getAttribute('class')).toMatch(/\btheirs\b/);
+    // The other user's run shows the name (and an avatar) once, on its first message.
+    expect(await seen(first.locator('.from'))).toBe(true);
+    expect(await first.locator('.from').textContent()).toBe('Pete Other');
+    expect(await first.locator('.avatar').textContent()).toBe('PO');
+    expect(await second.getAttribute('class')).toMatch(/\bcontinued\b/);
+    expect(await seen(second.locator('.from'))).toBe(false);
+    expect(await second.locator('.avatar').count()).toBe(0);
+    expect(await seen(mine.locator('.from'))).toBe(false);
+    expect(await mine.locator('time').count()).toBe(1);
+
+    // Own bubbles on the right in the accent colour, others' on the left in another.
+    const list = (await olive.locator('#messages').boundingBox())!;
+    const own = (await mine.locator('.bubble').boundingBox())!;
+    const theirs = (await first.locator('.bubble').boundingBox())!;
+    expect(list.x + list.width - (own.x + own.width)).toBeLessThan(24);
+    expect(theirs.x - list.x).toBeLessThan(48);
+    expect(own.x).toBeGreaterThan(theirs.x + theirs.width);
+    // (This TypeScript has no DOM types: the expression goes to the page as text.)
+    const background = async (bubble: string) =>
+      String(
+        await olive.evaluate(
+          `getComputedStyle(document.querySelector('#messages ${bubble} .bubble')).backgroundColor`,
+        ),
+      );
+    expect(await background('li.mine')).not.toBe(await background('li.theirs'));
+    await olive.screenshot({ path: join(ARTIFACTS, 'bubbles.png') });
+    await olive.click('#theme');
+    await olive.screenshot({ path: join(ARTIFACTS, 'bubbles-theme.png') });
+  });
+
+  it('counts unread messages in the joined rooms not open, and clears the count on opening one', async () => {
+    const uma = await page(a);
+    const vic = await page(b);
+    await signIn(uma, 'Uma Unread');
+    await signIn(vic, 'Vic');
+    for (const on of [uma, vic]) {
+      await joinRoom(on, 'unread-room');
+    }
+    await uma.click('#rooms li[data-room="lobby"] button');
+    await uma.waitForSelector('#room-title:text("# lobby")');
+    const badge = uma.locator('#rooms li[data-room="unread-room"] .unread');
+    expect(await badge.isVisible()).toBe(false);
+
+    await say(vic, 'first');
+    await say(vic, 'second');
+    await uma.waitForSelector('#rooms li[data-room="unread-room"] .unread:text("2")');
+    expect(await badge.textContent()).toBe('2 unread messages');
+    expect(await uma.title()).toBe('(2) Switchboard demo');
+    await uma.screenshot({ path: join(ARTIFACTS, 'unread.png') });
+    expect(await uma.locator('#rooms li[data-room="lobby"] .unread').isVisible()).toBe(false);
+    // Vic's own messages, in the room Vic has open, are not unread for Vic.
+    expect(await vic.locator('#rooms .unread:visible').count()).toBe(0);
+
+    await uma.click('#rooms li[data-room="unread-room"] button');
+    await uma.waitForSelector('#room-title:text("# unread-room")');
+    expect(await badge.isVisible()).toBe(false);
+    expect(await uma.title()).toBe('Switchboard demo');
+    expect(await uma.locator('#messages li .text').allTextContents()).toEqual(['first', 'second']);
+    expect(
+      await uma.getAttribute('#rooms li[data-room="unread-room"] button', 'aria-current'),
+    ).toBe('true');
+  });
+
+  it('keeps the user signed in across a reload, in the rooms they had open, until they sign out', async () => {
+    const rhea = await page(a);
+    await signIn(rhea, 'Rhea Reload');
+    await joinRoom(rhea, 'reload-room');
+    await say(rhea, 'before the reload');
+
+    await rhea.reload();
+    await rhea.waitForSelector(`${STATE}[data-state="open"]`);
+    await rhea.waitForSelector('#room-title:text("# reload-room")');
+    await rhea.waitForSelector('#messages li .text:text("before the reload")');
+    expect(await rhea.isVisible('#signin')).toBe(false);
+    expect(await rhea.textContent('#who')).toBe('Rhea Reload (rhea-reload)');
+    const listed = await rhea.locator('#rooms li').all();
+    expect(await Promise.all(listed.map((item) => item.getAttribute('data-room')))).toEqual([
+      'lobby',
+      'reload-room',
+    ]);
+    await rhea.locator('#members li', { hasText: 'Rhea Reload (you)' }).waitFor();
+
+    await rhea.click('#signout');
+    await rhea.waitForSelector('#signin');
+    await rhea.reload();
+    expect(await rhea.isVisible('#signin')).toBe(true);
+    expect(await rhea.isVisible('#chat')).toBe(false);
+    expect(await rhea.textContent(STATE)).toBe('signed out');
   });
 
   it('keeps a typing indicator that came after a message for its full time', async () => {
@@ -225,11 +347,6 @@ describe('demo page in Chromium', () => {
   it('recovers by itself after its server instance restarts, joins its room again and misses nothing', async () => {
     const dave = await page(b);
     await signIn(dave, 'Dave');
-    const say = async (on: Page, text: string) => {
-      await on.fill('#text', text);
-      await on.click('#send button');
-      await on.waitForSelector(`#messages li .text:text("${text}")`);
-    };
     await say(dave, 'said before Carol came');
     const carol = await page(a);
     await signIn(carol, 'Carol');
@@ -251,9 +368,52 @@ describe('demo page in Chromium', () => {
       'while you were away 1',
       'while you were away 2',
     ]);
+    // Recovered, so nothing to alarm anyone.
+    expect(await carol.locator('#messages li.notice.alert').count()).toBe(0);
     await carol.fill('#text', 'back again');
     await carol.click('#send button');
     await carol.waitForSelector('#messages li .text:text("back again")');
+  });
+
+  it('says so when an embedded server restarted and lost the history, and goes on below', async () => {
+    // Without Redis, history lives in the process: a restart starts every room on a new epoch.
+    const port = await freePort();
+    const embedded = {
+      ALLOWED_ORIGINS: `http://127.0.0.1:${port}`,
+      CONNECT_ATTEMPTS_PER_MINUTE: '100',
+    };
+    let solo: TestApp | undefined = await startApp(embedded, { port });
+    try {
+      const hana = await page(solo);
+      await signIn(hana, 'Hana');
+      await say(hana, 'before the restart');
+
+      await solo.close();
+      solo = undefined;
+      await hana.waitForSelector(`${STATE}[data-state="reconnecting"]`);
+      solo = await startApp(embedded, { port });
+      await hana.waitForSelector(`${STATE}[data-state="open"]`, { timeout: 15_000 });
+      const notice = hana.locator('#messages li.notice.alert');
+      await notice.waitFor();
+      const said =
+        "The server restarted and this room's history was lost; new messages appear below.";
+      expect(await notice.textContent()).toMatch(/^\d{1,2}:\d{2}/);
+      expect(await notice.textContent()).toContain(said);
+      await hana.waitForSelector(`#announce:text-is("${said}")`);
+      // What the page showed stays above the notice; what is said now comes below it.
+      await say(hana, 'after the restart');
+      const lines = await hana
+        .locator('#messages li.message .text, #messages li.notice.alert')
+        .allTextContents();
+      expect(lines.map((line) => (line.endsWith(said) ? said : line))).toEqual([
+        'before the restart',
+        said,
+        'after the restart',
+      ]);
+      await hana.screenshot({ path: join(ARTIFACTS, 'history-lost.png') });
+    } finally {
+      await solo?.close();
+    }
   });
 
   it('lists the members and the count from presence, again after a server restart, and drops a closed page', async () => {

@@ -11,8 +11,9 @@ import {
 
 /**
  * The demo: sign in by name (dev tokens), join rooms, chat, see who is here (and how many), who
- * came and went, and who is typing. Every piece of user text goes into the page with textContent,
- * never as HTML.
+ * came and went, who is typing, and which rooms have unread messages. The sign-in lasts for the
+ * browser tab's session. Every piece of user text goes into the page with textContent, never as
+ * HTML.
  */
 
 const STATE_LABELS: Record<ConnectionState, string> = {
@@ -26,6 +27,18 @@ const STATE_LABELS: Record<ConnectionState, string> = {
 };
 const TYPING_SHOWN_MS = 3000;
 const TYPING_SENT_EVERY_MS = 1500;
+/** A message from the same sender within this long after the previous one joins its group. */
+const GROUP_WITHIN_MS = 5 * 60_000;
+/** How close to the end of the conversation counts as "reading the latest" (px). */
+const STICK_TO_END_PX = 80;
+/** How many colours the avatars and sender names cycle through (`.hue-0` … in style.css). */
+const HUES = 8;
+const HISTORY_LOST =
+  "The server restarted and this room's history was lost; new messages appear below.";
+const HISTORY_GAP = 'You were away for a while; some messages from meanwhile may be missing.';
+/** Where the tab keeps who signed in and which rooms were open, for a reload. */
+const SESSION_KEY = 'switchboard-demo-session';
+const TITLE = document.title;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -37,6 +50,7 @@ function element<T extends HTMLElement>(id: string): T {
 
 const ui = {
   state: element('state'),
+  transport: element('transport'),
   who: element('who'),
   theme: element<HTMLButtonElement>('theme'),
   signout: element<HTMLButtonElement>('signout'),
@@ -46,7 +60,9 @@ const ui = {
   reconnect: element('reconnect'),
   reconnectIn: element('reconnect-in'),
   retryNow: element<HTMLButtonElement>('retry-now'),
+  announce: element('announce'),
   signin: element<HTMLFormElement>('signin'),
+  signinSubmit: element<HTMLButtonElement>('signin-submit'),
   name: element<HTMLInputElement>('name'),
   chat: element('chat'),
   rooms: element('rooms'),
@@ -62,13 +78,22 @@ const ui = {
   moreMembers: element<HTMLButtonElement>('more-members'),
 };
 
-/** A line of a room's conversation: a message, or a notice that someone joined or left. */
-type Line =
-  | { kind: 'message'; message: RoomMessage; ts: number }
-  | { kind: 'notice'; text: string; ts: number };
+type MessageLine = { kind: 'message'; message: RoomMessage; ts: number };
+/**
+ * A line of a room's conversation: a message, or a notice (someone joined or left; the room's
+ * history was lost, or could not all be caught up).
+ */
+type Line = MessageLine | { kind: 'notice'; text: string; ts: number; tone?: 'alert' };
 
 interface RoomView {
   lines: Line[];
+  /** Messages from others since the room was last open. */
+  unread: number;
+  /**
+   * The epoch of the room's stream as last seen: a `reset` on a new epoch means the server lost
+   * the history, one on the same epoch that the client was away longer than the history keeps.
+   */
+  epoch: string | undefined;
   /**
    * Members paged in with "Load more": in rooms above 100 members the SDK knows the first page
    * and who came since, not the rest.
@@ -81,12 +106,33 @@ interface RoomView {
   typing: Map<string, { name: string; timer: number }>;
 }
 
+/** What the tab keeps in sessionStorage: the user, the rooms they were in, the one open. */
+interface SavedSession {
+  user: UserInfo;
+  rooms: string[];
+  current: string;
+}
+
+/**
+ * What newer SDKs say about the connection: its transport (`null` while none is up) and, with tab
+ * sharing, whether this tab holds the connection or borrows another tab's. Older SDKs have
+ * neither, so the page reads them as optional.
+ */
+interface ConnectionInfo {
+  transport?: 'websocket' | 'sse' | null;
+  role?: 'leader' | 'follower' | 'alone';
+}
+
 let client: SwitchboardClient | null = null;
 let me: UserInfo | null = null;
 let current = '';
 let lastTypingSent = 0;
 /** Counts the reconnect line down each second while the client waits to try again. */
 let countdown: number | undefined;
+/** The rooms to join again after a reload, until the first welcome. */
+let restoring: SavedSession | undefined;
+/** Messages that came into the open room while the page was hidden (for the title). */
+let unseen = 0;
 const rooms = new Map<string, RoomView>();
 
 // Theme: the saved choice, else the system's.
@@ -126,6 +172,38 @@ function userIdFor(name: string): string {
   return slug || `user-${Math.floor(Math.random() * 1e6)}`;
 }
 
+/** The tab's saved session, if it has a readable one. */
+function savedSession(): SavedSession | undefined {
+  const raw = sessionStorage.getItem(SESSION_KEY);
+  if (raw === null) {
+    return undefined;
+  }
+  try {
+    const saved = JSON.parse(raw) as Partial<SavedSession> | null;
+    const user = saved?.user;
+    if (typeof user?.id === 'string' && typeof user.name === 'string') {
+      return {
+        user: { id: user.id, name: user.name },
+        rooms: Array.isArray(saved?.rooms)
+          ? saved.rooms.filter((room): room is string => typeof room === 'string')
+          : [],
+        current: typeof saved?.current === 'string' ? saved.current : '',
+      };
+    }
+  } catch (error) {
+    console.warn('The saved session is not JSON; signing in afresh.', error);
+  }
+  sessionStorage.removeItem(SESSION_KEY);
+  return undefined;
+}
+
+function saveSession(): void {
+  if (me && client) {
+    const saved: SavedSession = { user: me, rooms: client.joinedRooms, current };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(saved));
+  }
+}
+
 ui.signin.addEventListener('submit', (event) => {
   event.preventDefault();
   const name = ui.name.value.trim();
@@ -134,15 +212,30 @@ ui.signin.addEventListener('submit', (event) => {
   }
 });
 
-async function signIn(user: UserInfo): Promise<void> {
+// A reload signs the tab in again as whoever it was, in the rooms it had open.
+const resumed = savedSession();
+if (resumed) {
+  ui.name.value = resumed.user.name;
+  void signIn(resumed.user, resumed);
+}
+
+async function signIn(user: UserInfo, resume?: SavedSession): Promise<void> {
+  // A returning tab goes straight to the conversation, without showing the form first.
+  ui.signin.hidden = resume !== undefined;
+  ui.signinSubmit.disabled = true;
   let token: string;
   try {
     token = await devToken(user);
   } catch (error) {
-    showBanner((error as Error).message);
+    ui.signin.hidden = false;
+    const reason = (error as Error).message;
+    showBanner(resume ? `Could not sign you in again as ${user.name}: ${reason}` : reason);
     return;
+  } finally {
+    ui.signinSubmit.disabled = false;
   }
   me = user;
+  restoring = resume;
   ui.who.textContent = `${user.name} (${user.id})`;
   ui.signin.hidden = true;
   ui.chat.hidden = false;
@@ -153,42 +246,140 @@ async function signIn(user: UserInfo): Promise<void> {
     url: location.origin,
     getAccessToken: async ({ refresh }) => (refresh ? (token = await devToken(user)) : token),
   });
-  client.on('state', renderState);
+  saveSession();
+  client.on('state', (state) => {
+    renderState(state);
+    renderConnection();
+  });
+  subscribeIfSupported(client, 'transport', renderConnection);
+  subscribeIfSupported(client, 'role', renderConnection);
   client.on('reconnecting', showReconnect);
   client.on('welcome', () => {
     hideBanner();
     if (client?.joinedRooms.length === 0) {
-      void joinRoom('lobby');
+      const wanted = restoring;
+      restoring = undefined;
+      void enterRooms(wanted?.rooms.length ? wanted.rooms : ['lobby'], wanted?.current ?? '');
     }
   });
   client.on('stopped', ({ state, message }) => {
     if (state === 'replaced') {
       showBanner('This account was opened in another tab or window, so this one stopped.', true);
     } else if (state === 'signed-out') {
+      sessionStorage.removeItem(SESSION_KEY);
       showBanner('You were signed out.');
     } else {
       showBanner(`Disconnected: ${message}`);
     }
   });
   client.on('error', (error) => showBanner(`${error.code}: ${error.message}`));
-  // Away too long to catch up (or the server lost its history): reload the room's messages.
+  // A `recovered` needs nothing: the missed messages follow as live ones.
   client.on('reset', ({ room }) => {
     if (room !== undefined) {
-      view(room).lines = [];
-      void loadHistory(room);
+      historyReset(room);
     }
   });
   client.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message, frame) => {
-    view(message.room).lines.push({ kind: 'message', message, ts: frame.ts });
-    stopTyping(message.room, message.from.id);
-    if (message.room === current) {
-      renderMessages();
-      renderTyping();
-    }
+    received(message, frame.ts);
   });
   client.on('presence', presenceChanged);
   client.on('typing', typed);
   client.connect();
+  ui.text.focus();
+}
+
+/**
+ * Subscribes to a client event that this SDK may not have yet (`transport` and `role` come with
+ * the SSE fallback and tab sharing). Without it, the connection line still follows `state`.
+ */
+function subscribeIfSupported(target: SwitchboardClient, event: string, handler: () => void): void {
+  if (!(event in target)) {
+    return;
+  }
+  const untyped = target as unknown as { on(event: string, handler: () => void): unknown };
+  try {
+    untyped.on(event, handler);
+  } catch (error) {
+    console.info(`This SDK has no "${event}" event; the connection line follows its state.`, error);
+  }
+}
+
+/** A message goes into its room; from others, it counts as unread in a room not open. */
+function received(message: RoomMessage, ts: number): void {
+  const { room } = message;
+  const shown = view(room);
+  shown.epoch = client?.position(room)?.epoch ?? shown.epoch;
+  stopTyping(room, message.from.id);
+  addLine(room, { kind: 'message', message, ts });
+  const mine = message.from.id === me?.id;
+  if (room !== current) {
+    if (!mine) {
+      shown.unread += 1;
+      renderRooms();
+      renderTitle();
+    }
+    return;
+  }
+  renderTyping();
+  if (!mine) {
+    announce(`${message.from.name}: ${message.text}`);
+    if (document.hidden) {
+      unseen += 1;
+      renderTitle();
+    }
+  }
+}
+
+/**
+ * The client could not recover a room after a reconnect. On a new epoch the server lost the
+ * room's history (an embedded server restarted, or Redis lost its data): say so where the
+ * conversation goes on, keep what the page showed above it, and add what was said since. On the
+ * same epoch the page was away longer than the history keeps: add the latest messages, and say
+ * when some may be missing between.
+ */
+function historyReset(room: string): void {
+  const shown = view(room);
+  const epoch = client?.position(room)?.epoch;
+  const lost = epoch !== shown.epoch;
+  shown.epoch = epoch;
+  if (lost) {
+    addLine(room, { kind: 'notice', text: HISTORY_LOST, ts: Date.now(), tone: 'alert' });
+    if (room === current) {
+      announce(HISTORY_LOST);
+    }
+  }
+  void catchUp(room, shown.lines.length, !lost);
+}
+
+/**
+ * Puts the room's latest messages that the page does not show yet at `at` (the lines after it
+ * arrived live since). With `mayHaveGap`, a notice goes first when none of them was shown yet
+ * though earlier ones were: what was said between is lost to the page.
+ */
+async function catchUp(room: string, at: number, mayHaveGap: boolean): Promise<void> {
+  let latest: MessageLine[];
+  try {
+    latest = await fetchHistory(room);
+  } catch (error) {
+    showBanner(`Could not load the messages of # ${room}: ${(error as Error).message}`);
+    return;
+  }
+  const shown = view(room);
+  const known = messageIds(shown.lines);
+  const fresh = latest.filter((line) => !known.has(line.message.messageId));
+  if (fresh.length === 0) {
+    return;
+  }
+  const before = shown.lines.slice(0, at);
+  const gap =
+    mayHaveGap && fresh.length === latest.length && before.some((line) => line.kind === 'message');
+  const added: Line[] = gap
+    ? [{ kind: 'notice', text: HISTORY_GAP, ts: fresh[0].ts, tone: 'alert' }, ...fresh]
+    : fresh;
+  shown.lines.splice(Math.min(at, shown.lines.length), 0, ...added);
+  if (room === current) {
+    renderMessages();
+  }
 }
 
 /**
@@ -198,7 +389,6 @@ async function signIn(user: UserInfo): Promise<void> {
  */
 function presenceChanged({ room, members, count, snapshot, joined, left }: PresenceChange): void {
   const shown = view(room);
-  const lines = shown.lines.length;
   if (snapshot) {
     shown.more = [];
     shown.next = members.length < count ? members[members.length - 1]?.id : undefined;
@@ -208,21 +398,18 @@ function presenceChanged({ room, members, count, snapshot, joined, left }: Prese
     const ts = Date.now();
     for (const user of joined) {
       if (user.id !== me?.id && !shown.listed.has(user.id)) {
-        shown.lines.push({ kind: 'notice', text: `${user.name} joined`, ts });
+        addLine(room, { kind: 'notice', text: `${user.name} joined`, ts });
       }
     }
     for (const id of left) {
       const name = shown.listed.get(id);
       if (id !== me?.id && name !== undefined) {
-        shown.lines.push({ kind: 'notice', text: `${name} left`, ts });
+        addLine(room, { kind: 'notice', text: `${name} left`, ts });
       }
     }
   }
   shown.listed = new Map(listedMembers(room).map((member) => [member.id, member.name]));
   if (room === current) {
-    if (shown.lines.length > lines) {
-      renderMessages();
-    }
     renderMembers();
   }
 }
@@ -258,17 +445,31 @@ function stopTyping(room: string, userId: string): void {
 }
 
 ui.signout.addEventListener('click', () => {
+  sessionStorage.removeItem(SESSION_KEY);
   client?.close();
   client = null;
   me = null;
+  restoring = undefined;
+  for (const shown of rooms.values()) {
+    for (const { timer } of shown.typing.values()) {
+      window.clearTimeout(timer);
+    }
+  }
   rooms.clear();
   current = '';
+  unseen = 0;
+  ui.rooms.replaceChildren();
+  ui.messages.replaceChildren();
+  ui.members.replaceChildren();
   ui.chat.hidden = true;
   ui.signin.hidden = false;
   ui.signout.hidden = true;
   ui.who.textContent = '';
   hideBanner();
   renderState('idle');
+  renderConnection();
+  renderTitle();
+  ui.name.focus();
 });
 
 ui.retryNow.addEventListener('click', () => {
@@ -309,37 +510,68 @@ ui.text.addEventListener('input', () => {
   }
 });
 
-async function joinRoom(room: string): Promise<void> {
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && unseen > 0) {
+    unseen = 0;
+    renderTitle();
+  }
+});
+
+/** Joins the rooms in turn, then opens `wanted` if it is one of them, else the first. */
+async function enterRooms(list: string[], wanted: string): Promise<void> {
+  for (const room of list) {
+    await joinRoom(room, false);
+  }
+  const joined = client?.joinedRooms ?? [];
+  if (joined.length > 0) {
+    selectRoom(joined.includes(wanted) ? wanted : joined[0]);
+  }
+}
+
+/** Joins a room (a room already joined is only opened) and, with `open`, shows it. */
+async function joinRoom(room: string, open = true): Promise<void> {
   if (!client) {
+    return;
+  }
+  if (client.joinedRooms.includes(room)) {
+    if (open) {
+      selectRoom(room);
+    }
     return;
   }
   try {
     const joined = await client.join(room);
-    current = room;
-    if (view(room).lines.length === 0 && joined.position !== undefined) {
+    const shown = view(room);
+    shown.epoch = joined.position?.epoch;
+    if (shown.lines.length === 0 && joined.position !== undefined) {
       await loadHistory(room);
     }
-    renderRooms();
-    renderMessages();
-    renderMembers();
-    renderTyping();
+    saveSession();
+    if (open) {
+      selectRoom(room);
+    } else {
+      renderRooms();
+    }
   } catch (error) {
     showBanner(`Could not join ${room}: ${(error as Error).message}`);
   }
 }
 
+function selectRoom(room: string): void {
+  current = room;
+  view(room).unread = 0;
+  saveSession();
+  renderRooms();
+  renderMessages(true);
+  renderMembers();
+  renderTyping();
+  renderTitle();
+}
+
 /** The room's last messages, before the lines that arrived live meanwhile (each message once). */
 async function loadHistory(room: string): Promise<void> {
-  if (!client) {
-    return;
-  }
-  const { messages } = await client.history(room, { limit: 50 });
-  const earlier: Line[] = messages
-    .filter((frame) => frame.type === ServerMessageType.RoomMessage)
-    .map((frame) => ({ kind: 'message', message: frame.data as RoomMessage, ts: frame.ts }));
-  const known = new Set(
-    earlier.map((line) => (line.kind === 'message' ? line.message.messageId : '')),
-  );
+  const earlier = await fetchHistory(room);
+  const known = new Set(earlier.map((line) => line.message.messageId));
   const live = view(room).lines.filter(
     (line) => line.kind !== 'message' || !known.has(line.message.messageId),
   );
@@ -347,6 +579,22 @@ async function loadHistory(room: string): Promise<void> {
   if (room === current) {
     renderMessages();
   }
+}
+
+async function fetchHistory(room: string): Promise<MessageLine[]> {
+  if (!client) {
+    return [];
+  }
+  const { messages } = await client.history(room, { limit: 50 });
+  return messages
+    .filter((frame) => frame.type === ServerMessageType.RoomMessage)
+    .map((frame) => ({ kind: 'message', message: frame.data as RoomMessage, ts: frame.ts }));
+}
+
+function messageIds(lines: Line[]): Set<string> {
+  return new Set(
+    lines.flatMap((line) => (line.kind === 'message' ? [line.message.messageId] : [])),
+  );
 }
 
 /** The next page of a large room's members, after those listed (each member once). */
@@ -384,7 +632,15 @@ function listedMembers(room: string): UserInfo[] {
 function view(room: string): RoomView {
   let found = rooms.get(room);
   if (!found) {
-    found = { lines: [], more: [], next: undefined, listed: new Map(), typing: new Map() };
+    found = {
+      lines: [],
+      unread: 0,
+      epoch: undefined,
+      more: [],
+      next: undefined,
+      listed: new Map(),
+      typing: new Map(),
+    };
     rooms.set(room, found);
   }
   return found;
@@ -396,6 +652,29 @@ function renderState(state: ConnectionState): void {
   if (state !== 'reconnecting') {
     hideReconnect();
   }
+}
+
+/** "WebSocket", "SSE", "via another tab": quietly, next to the state, when the SDK says. */
+function renderConnection(): void {
+  const info = (client ?? {}) as ConnectionInfo;
+  const parts: string[] = [];
+  const titles: string[] = [];
+  if (client?.state === 'open' && info.transport === 'websocket') {
+    parts.push('WebSocket');
+    titles.push('Connected over a WebSocket.');
+  } else if (client?.state === 'open' && info.transport === 'sse') {
+    parts.push('SSE');
+    titles.push('Connected over Server-Sent Events: WebSockets were not available.');
+  }
+  if (info.role === 'follower') {
+    parts.push('via another tab');
+    titles.push('Another tab of this browser holds the connection and shares it with this one.');
+  } else if (info.role === 'leader') {
+    titles.push("This tab holds the connection and shares it with this browser's other tabs.");
+  }
+  ui.transport.textContent = parts.join(' · ');
+  ui.transport.title = titles.join(' ');
+  ui.transport.hidden = parts.length === 0;
 }
 
 /** "reconnecting in N s — retry now", counting down to the client's next attempt. */
@@ -416,50 +695,180 @@ function hideReconnect(): void {
   ui.reconnect.hidden = true;
 }
 
+/**
+ * The room list, updated in place: a room's item is made once and kept, so a keyboard user's
+ * focus stays on it while messages come in.
+ */
 function renderRooms(): void {
-  ui.rooms.replaceChildren(
-    ...[...rooms.keys()].map((room) => {
-      const item = document.createElement('li');
-      item.classList.toggle('current', room === current);
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.textContent = `# ${room}`;
-      button.addEventListener('click', () => {
-        current = room;
-        renderRooms();
-        renderMessages();
-        renderMembers();
-        renderTyping();
-      });
-      item.append(button);
-      return item;
-    }),
-  );
+  const items = new Map<string, HTMLLIElement>();
+  for (const item of ui.rooms.querySelectorAll<HTMLLIElement>(':scope > li')) {
+    items.set(item.dataset.room ?? '', item);
+  }
+  for (const [room, shown] of rooms) {
+    let item = items.get(room);
+    if (!item) {
+      item = roomItem(room);
+      ui.rooms.append(item);
+    }
+    const open = room === current;
+    item.classList.toggle('current', open);
+    item.classList.toggle('has-unread', shown.unread > 0);
+    const button = item.querySelector('button')!;
+    if (open) {
+      button.setAttribute('aria-current', 'true');
+    } else {
+      button.removeAttribute('aria-current');
+    }
+    const unread = item.querySelector<HTMLElement>('.unread')!;
+    unread.hidden = shown.unread === 0;
+    unread.replaceChildren(
+      shown.unread > 99 ? '99+' : String(shown.unread),
+      hiddenText(shown.unread === 1 ? ' unread message' : ' unread messages'),
+    );
+  }
   ui.roomTitle.textContent = current ? `# ${current}` : '';
 }
 
-function renderMessages(): void {
+function roomItem(room: string): HTMLLIElement {
+  const item = document.createElement('li');
+  item.dataset.room = room;
+  const button = document.createElement('button');
+  button.type = 'button';
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = `# ${room}`;
+  const unread = document.createElement('span');
+  unread.className = 'unread';
+  unread.hidden = true;
+  button.append(name, unread);
+  button.addEventListener('click', () => selectRoom(room));
+  item.append(button);
+  return item;
+}
+
+/** The open room's whole conversation; it stays at the end if the reader was there. */
+function renderMessages(toEnd = false): void {
+  const stick = toEnd || atEnd();
+  const lines = current ? view(current).lines : [];
   ui.messages.replaceChildren(
-    ...view(current).lines.map((line) => {
-      const item = document.createElement('li');
-      item.className = line.kind;
-      item.append(timeOf(line.ts));
-      if (line.kind === 'notice') {
-        item.append(line.text);
-        return item;
-      }
-      item.dataset.messageId = line.message.messageId;
-      const from = document.createElement('span');
-      from.className = 'from';
-      from.textContent = line.message.from.name;
-      const text = document.createElement('span');
-      text.className = 'text';
-      text.textContent = line.message.text;
-      item.append(from, text);
-      return item;
-    }),
+    ...lines.flatMap((line, index) => lineElements(lines[index - 1], line)),
   );
-  ui.messages.scrollTop = ui.messages.scrollHeight;
+  ui.messages.setAttribute('aria-label', current ? `Messages in # ${current}` : 'Messages');
+  if (stick) {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+}
+
+/** Adds a line to a room, and to the page if the room is open (without drawing the rest again). */
+function addLine(room: string, line: Line): void {
+  const lines = view(room).lines;
+  lines.push(line);
+  if (room !== current) {
+    return;
+  }
+  const stick = atEnd() || (line.kind === 'message' && line.message.from.id === me?.id);
+  ui.messages.append(...lineElements(lines[lines.length - 2], line));
+  if (stick) {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+}
+
+function atEnd(): boolean {
+  const list = ui.messages;
+  return list.scrollHeight - list.scrollTop - list.clientHeight < STICK_TO_END_PX;
+}
+
+/** A line's elements: a day separator first when the day changed since the previous line. */
+function lineElements(previous: Line | undefined, line: Line): HTMLLIElement[] {
+  const elements: HTMLLIElement[] = [];
+  if (previous === undefined || dayOf(previous.ts) !== dayOf(line.ts)) {
+    elements.push(dayElement(line.ts));
+  }
+  if (line.kind === 'notice') {
+    const item = document.createElement('li');
+    item.className = 'notice';
+    if (line.tone === 'alert') {
+      item.classList.add('alert');
+    }
+    item.append(timeOf(line.ts), line.text);
+    elements.push(item);
+  } else {
+    elements.push(messageElement(line, continues(previous, line)));
+  }
+  return elements;
+}
+
+/** Whether a message goes on its sender's group: the same sender, shortly after, same day. */
+function continues(previous: Line | undefined, line: MessageLine): boolean {
+  return (
+    previous?.kind === 'message' &&
+    previous.message.from.id === line.message.from.id &&
+    line.ts - previous.ts < GROUP_WITHIN_MS &&
+    dayOf(previous.ts) === dayOf(line.ts)
+  );
+}
+
+/**
+ * A message bubble: this user's on the right, coloured; others' on the left, under the sender's
+ * avatar and name at the start of their group. The name is always there for screen readers.
+ */
+function messageElement({ message, ts }: MessageLine, continued: boolean): HTMLLIElement {
+  const mine = message.from.id === me?.id;
+  const item = document.createElement('li');
+  item.className = `message ${mine ? 'mine' : 'theirs'}`;
+  item.classList.toggle('continued', continued);
+  item.dataset.messageId = message.messageId;
+  item.dataset.from = message.from.id;
+  const hue = `hue-${hueOf(message.from.id)}`;
+  if (!mine && !continued) {
+    const avatar = document.createElement('span');
+    avatar.className = `avatar ${hue}`;
+    avatar.setAttribute('aria-hidden', 'true');
+    avatar.textContent = initials(message.from.name);
+    item.append(avatar);
+  }
+  const bubble = document.createElement('div');
+  bubble.className = 'bubble';
+  const from = document.createElement('span');
+  from.className = 'from';
+  from.textContent = mine ? 'You' : message.from.name;
+  from.classList.add(mine || continued ? 'visually-hidden' : hue);
+  const text = document.createElement('span');
+  text.className = 'text';
+  text.textContent = message.text;
+  bubble.append(from, text, timeOf(ts));
+  item.append(bubble);
+  return item;
+}
+
+function dayElement(ts: number): HTMLLIElement {
+  const item = document.createElement('li');
+  item.className = 'day';
+  item.textContent = dayLabel(ts);
+  return item;
+}
+
+function dayOf(ts: number): string {
+  return new Date(ts).toDateString();
+}
+
+/** "Today", "Yesterday", else the date ("Monday, 3 March"; with the year if not this one). */
+function dayLabel(ts: number): string {
+  const date = new Date(ts);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (date.toDateString() === today.toDateString()) {
+    return 'Today';
+  }
+  if (date.toDateString() === yesterday.toDateString()) {
+    return 'Yesterday';
+  }
+  return date.toLocaleDateString([], {
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    year: date.getFullYear() === today.getFullYear() ? undefined : 'numeric',
+  });
 }
 
 /** `14:05` in the reader's time zone, with the full date and time on hover. */
@@ -470,6 +879,33 @@ function timeOf(ts: number): HTMLTimeElement {
   time.title = date.toLocaleString();
   time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   return time;
+}
+
+/** The same colour for a user everywhere, from their id. */
+function hueOf(id: string): number {
+  let hash = 0;
+  for (const char of id) {
+    hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
+  }
+  return hash % HUES;
+}
+
+/** "Grace Hopper" → "GH"; "bob" → "B". */
+function initials(name: string): string {
+  return name
+    .trim()
+    .split(/\s+/)
+    .slice(0, 2)
+    .map((word) => Array.from(word)[0] ?? '')
+    .join('')
+    .toUpperCase();
+}
+
+function hiddenText(text: string): HTMLSpanElement {
+  const span = document.createElement('span');
+  span.className = 'visually-hidden';
+  span.textContent = text;
+  return span;
 }
 
 function renderMembers(): void {
@@ -488,9 +924,23 @@ function renderMembers(): void {
 }
 
 function renderTyping(): void {
-  const names = [...view(current).typing.values()].map((entry) => entry.name);
+  const names = current ? [...view(current).typing.values()].map((entry) => entry.name) : [];
   ui.typing.textContent =
     names.length === 0 ? '' : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`;
+}
+
+/** "(3) Switchboard demo": the unread messages of the other rooms, and of this one while hidden. */
+function renderTitle(): void {
+  let count = unseen;
+  for (const shown of rooms.values()) {
+    count += shown.unread;
+  }
+  document.title = count > 0 ? `(${count}) ${TITLE}` : TITLE;
+}
+
+/** Tells screen readers, politely, what the conversation just showed. */
+function announce(text: string): void {
+  ui.announce.textContent = text;
 }
 
 function showBanner(text: string, offerTakeover = false): void {
