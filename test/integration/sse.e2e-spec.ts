@@ -212,6 +212,52 @@ describe('Server-Sent Events on one instance', () => {
   });
 });
 
+describe('Server-Sent Events between keep-alives', () => {
+  it('keeps a quiet stream open past the idle bound on requests (HANDSHAKE_TIMEOUT_MS)', async () => {
+    const app = await startApp({ HANDSHAKE_TIMEOUT_MS: '200', WS_HEARTBEAT_MS: '5000' });
+    try {
+      const { ticket } = await app.ticket(await app.devToken('quiet'));
+      const stream = await sseConnected(app.http, `/sse?ticket=${ticket}`);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        stream.send({ type: 'ping', id: 'still-here' });
+        expect(await stream.nextOfType('pong')).toMatchObject({ id: 'still-here' });
+      } finally {
+        stream.close();
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers a send token without an instance with 401, and counts an origin refusal', async () => {
+    const app = await startApp();
+    try {
+      const { ticket } = await app.ticket(await app.devToken('dotless'));
+      const stream = await sseConnected(app.http, `/sse?ticket=${ticket}`);
+      try {
+        const answer = await stream.post('{"type":"ping"}', {
+          'x-switchboard-connection': stream.connectionId,
+          authorization: 'Bearer no-dot-in-it',
+        });
+        expect(answer.status).toBe(401);
+      } finally {
+        stream.close();
+      }
+      const foreign = new SseTestClient(app.http, '/sse?ticket=x', {
+        headers: { origin: 'https://evil.example' },
+      });
+      expect((await within(foreign.refused, 'refusal')).status).toBe(403);
+      const samples = await scrape(app.http);
+      expect(samples.get('ws_connections_total{outcome="forbidden_origin",transport="sse"}')).toBe(
+        1,
+      );
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('Server-Sent Events and the bound on unauthenticated connections', () => {
   it('counts an accepted stream as authenticated, as an accepted socket', async () => {
     const app = await startApp({}, { limits: { maxUnauthenticatedPerIp: 3 } });

@@ -135,13 +135,17 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
   private serve(req: IncomingMessage, res: ServerResponse, path: string): void {
     res.on('error', () => undefined); // a reset while answering: 'close' follows
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.config.allowedOrigins.has(origin)) {
+    const allowed = origin === undefined || this.config.allowedOrigins.has(origin);
+    if (origin !== undefined && allowed) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Access-Control-Expose-Headers', 'Retry-After');
+      res.setHeader('Vary', 'Origin');
+    }
+    // A stream's origin is the guard's first check (counted as `forbidden_origin`, like an
+    // upgrade's); the other requests are refused here.
+    if (!allowed && !(path === this.streamPath && req.method === 'GET')) {
       sendError(res, 403, 'origin not allowed');
       return;
-    }
-    if (origin !== undefined) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Vary', 'Origin');
     }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
@@ -186,6 +190,9 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
       return;
     }
     this.observer.decided(decision, req, 'sse');
+    // The server's idle bound on connections (Fastify's `connectionTimeout`) is for requests; a
+    // stream is quiet between its keep-alive comments, as an upgraded socket is between pings.
+    req.socket.setTimeout(0);
     res.writeHead(200, STREAM_HEADERS);
     if (decision.kind === 'close') {
       decision.admission.release();
@@ -230,7 +237,7 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
       );
     }
     const frames = parseFrames(await readBody(req, this.config.handshakeTimeoutMs));
-    const owner = token.slice(0, token.indexOf('.'));
+    const owner = token.slice(0, Math.max(0, token.indexOf('.')));
     if (owner === this.instance.id) {
       if (!this.deliver(connectionId, sha256(token), frames)) {
         throw new HttpProblem(401, 'unknown connection or wrong send token: open a new stream');
