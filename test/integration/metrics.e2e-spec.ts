@@ -127,7 +127,7 @@ describe('Prometheus metrics (docs/operations.md, Metrics)', () => {
       durations: d('ws_connection_duration_seconds_count'),
       // welcome ×4, pong ×3, error ×2, hello ×1, all-hands ×2, and the closes are not frames we count
       sent: d('ws_messages_sent_total'),
-      deliveries: d('ws_broadcast_delivery_seconds_count'),
+      deliveries: d('ws_delivery_lag_seconds_count{path="local"}'),
     }).toEqual({
       accepted: 4,
       unauthorized: 1,

@@ -9,6 +9,7 @@ import type { Session } from '../../libs/nest/src/core/session';
 import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { RoomPolicy } from '../../libs/nest/src/realtime/rooms/room-policy';
 import { startApp, type TestApp, twoInstances, waitUntil } from '../support/app';
+import { scrape } from '../support/prometheus';
 import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
 import { connected, type TestClient } from '../support/ws-client';
 
@@ -308,9 +309,14 @@ describe.each(REDIS_MODES)('rooms across instances (%s Redis)', (mode) => {
     const hank = await connect(b, 'hank');
     await join(gina, 'ops');
     await join(hank, 'ops');
+    const lagOnA = async () =>
+      (await scrape(a.http)).get('ws_delivery_lag_seconds_count{path="remote"}') ?? 0;
+    const before = await lagOnA();
     await b.app.get(BroadcastService).toRoom('ops', 'deploy.started', { v: 2 });
     expect((await gina.nextOfType('deploy.started')).data).toEqual({ v: 2 });
     expect((await hank.nextOfType('deploy.started')).data).toEqual({ v: 2 });
+    // Published on B, written to gina's socket on A: a remote delivery, timed end to end.
+    expect((await lagOnA()) - before).toBe(1);
 
     const hankId = hank.welcome.connectionId;
     await a.app

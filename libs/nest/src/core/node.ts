@@ -250,8 +250,9 @@ export class Node implements OnModuleInit {
     return done;
   }
 
+  /** `<kind>|<published at, ms>|<except, or a topic>|<the publishing instance>` */
   private header(kind: Kind, except: string): string {
-    return `${kind}|${Date.now()}|${except}`;
+    return `${kind}|${Date.now()}|${except}|${this.instance.id}`;
   }
 
   private instanceChannel(instanceId: string): string {
@@ -260,14 +261,20 @@ export class Node implements OnModuleInit {
 
   private receive(channel: string, message: string, offset: number, epoch: string): void {
     const newline = message.indexOf('\n');
-    const [kind, publishedAt, except] = message.slice(0, newline).split('|');
+    const [kind, publishedAt, except, origin] = message.slice(0, newline).split('|');
     const payload = message.slice(newline + 1);
-    if (kind === 'e' && offset > 0) {
-      this.deliverPublication(channel, withOffset(payload, offset), epoch, offset, except);
-      this.metrics.delivered(Number(publishedAt));
-    } else if (kind === 'e') {
-      this.deliver(channel, payload, except);
-      this.metrics.delivered(Number(publishedAt));
+    if (kind === 'e') {
+      const recipients =
+        offset > 0
+          ? this.deliverPublication(channel, withOffset(payload, offset), epoch, offset, except)
+          : this.deliver(channel, payload, except);
+      if (recipients > 0) {
+        // Written to the sockets now: what the clients waited since the publish call.
+        this.metrics.deliveryLag(
+          origin === this.instance.id ? 'local' : 'remote',
+          Number(publishedAt),
+        );
+      }
     } else if (kind === 'c') {
       this.closeLocal(channel, JSON.parse(payload) as CloseCommand);
     } else if (kind === 'n') {
@@ -284,10 +291,10 @@ export class Node implements OnModuleInit {
   }
 
   /**
-   * Sends one serialized frame to every local socket the channel names. From the second
-   * recipient on, every socket gets the same UTF-8 bytes, encoded once.
+   * Sends one serialized frame to every local socket the channel names, and answers how many got
+   * it. From the second recipient on, every socket gets the same UTF-8 bytes, encoded once.
    */
-  private deliver(channel: string, frame: string, exceptConnectionId: string): void {
+  private deliver(channel: string, frame: string, exceptConnectionId: string): number {
     let bytes: string | Buffer = frame;
     let recipients = 0;
     for (const connection of this.localSockets(channel)) {
@@ -298,6 +305,7 @@ export class Node implements OnModuleInit {
         connection.send(bytes);
       }
     }
+    return recipients;
   }
 
   /** Like `deliver`, for a stream's publication: a socket recovering the stream holds it. */
@@ -307,7 +315,7 @@ export class Node implements OnModuleInit {
     epoch: string,
     offset: number,
     exceptConnectionId: string,
-  ): void {
+  ): number {
     let bytes: string | Buffer = frame;
     let recipients = 0;
     for (const connection of this.localSockets(channel)) {
@@ -318,6 +326,7 @@ export class Node implements OnModuleInit {
         connection.publish(channel, epoch, offset, bytes);
       }
     }
+    return recipients;
   }
 
   private closeLocal(channel: string, command: CloseCommand): void {

@@ -64,7 +64,7 @@ export class MetricsService implements OnApplicationShutdown {
   private readonly messageErrors: Counter<'code'>;
   private readonly connectionDuration: Histogram;
   private readonly broadcasts: Counter<'target'>;
-  private readonly broadcastDelivery: Histogram;
+  private readonly deliveryLagSeconds: Histogram<'path'>;
   private readonly recoveries: Counter<'result'>;
   private readonly historyReads: Counter<'purpose'>;
   private readonly ticketsIssued: Counter;
@@ -154,10 +154,11 @@ export class MetricsService implements OnApplicationShutdown {
       labelNames: ['target'],
       registers,
     });
-    this.broadcastDelivery = new Histogram({
-      name: 'ws_broadcast_delivery_seconds',
-      help: 'From publish to the local send loop on the receiving instance',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    this.deliveryLagSeconds = new Histogram({
+      name: 'ws_delivery_lag_seconds',
+      help: 'From the publish call (or a room.message received) to its write on the sockets; path: local (published on this instance) or remote (through Redis)',
+      labelNames: ['path'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     this.recoveries = new Counter({
@@ -311,8 +312,9 @@ export class MetricsService implements OnApplicationShutdown {
     this.broadcasts.inc({ target });
   }
 
-  delivered(publishedAt: number): void {
-    this.broadcastDelivery.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+  /** A publication was written to this instance's sockets, `Date.now() - publishedAt` after it. */
+  deliveryLag(path: 'local' | 'remote', publishedAt: number): void {
+    this.deliveryLagSeconds.observe({ path }, Math.max(0, Date.now() - publishedAt) / 1000);
   }
 
   recovery(result: 'recovered' | 'reset'): void {
