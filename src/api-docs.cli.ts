@@ -7,11 +7,12 @@ import { createApp } from './app.factory';
 import { loadConfig } from '@switchboard/nest';
 
 async function main(): Promise<void> {
-  // Every route that can exist: the broadcast API is registered only with a key.
+  // Every route that can exist: the broadcast API and the trace are registered only with a key.
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'error',
     BROADCAST_API_KEY: 'x'.repeat(32),
+    ADMIN_TOKEN: 'y'.repeat(32),
   });
   const app = await createApp(config, pino({ level: 'error' }));
   await app.init();

@@ -31,6 +31,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN' },
       'metrics-token',
     )
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' }, 'admin-token')
     .build();
   return SwaggerModule.createDocument(app, config);
 }

@@ -112,16 +112,16 @@ describe.each(['express', 'fastify'] as const)(
     it('serves Server-Sent Events on the host’s HTTP server, host message types included', async () => {
       const response = await fetch(`${host.http}/auth/ws-ticket`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${await token(host, 'alice')}` },
+        headers: { authorization: `Bearer ${await token(host, 'bob')}` },
       });
       const { ticket } = (await response.json()) as { ticket: string };
       const stream = await sseConnected(host.http, `/sse?ticket=${ticket}`);
       try {
-        expect(stream.welcome.user).toEqual({ id: 'alice', name: 'alice' });
-        stream.send({ type: 'invoice.watch', id: 'w', data: { invoiceId: 'inv-1' } });
+        expect(stream.welcome.user).toEqual({ id: 'bob', name: 'bob' });
+        stream.send({ type: 'invoice.watch', id: 'w', data: { invoiceId: 'inv-2' } });
         expect(await stream.next((message) => message.id === 'w')).toMatchObject({
           type: 'invoice.watch',
-          data: { watcher: 'alice' },
+          data: { watcher: 'bob' },
         });
         // The host's own routes still answer: only the two SSE paths are taken.
         expect((await fetch(`${host.http}/sse-not-ours`)).status).toBe(404);

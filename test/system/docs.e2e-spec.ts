@@ -208,7 +208,10 @@ describe('documentation', () => {
 
   describe('the OpenAPI document of the HTTP API (docs/openapi.json)', () => {
     it('is what the application builds from its controllers (npm run openapi writes it)', async () => {
-      const app = await startApp({ BROADCAST_API_KEY: 'x'.repeat(32) });
+      const app = await startApp({
+        BROADCAST_API_KEY: 'x'.repeat(32),
+        ADMIN_TOKEN: 'y'.repeat(32),
+      });
       try {
         const built = JSON.parse(JSON.stringify(openApiDocument(app.app))) as unknown;
         expect(built).toEqual(JSON.parse(read(OPENAPI_FILE)));
@@ -220,6 +223,7 @@ describe('documentation', () => {
     it('documents every route the server answers', () => {
       const document = JSON.parse(read(OPENAPI_FILE)) as { paths: Record<string, object> };
       expect(Object.keys(document.paths).sort()).toEqual([
+        '/admin/trace',
         '/api/broadcast',
         '/auth/dev-token',
         '/auth/logout',
@@ -231,7 +235,11 @@ describe('documentation', () => {
     });
 
     it('is served with Swagger UI at /docs in development only', async () => {
-      const dev = await spawnServer({ NODE_ENV: 'development', BROADCAST_API_KEY: 'x'.repeat(32) });
+      const dev = await spawnServer({
+        NODE_ENV: 'development',
+        BROADCAST_API_KEY: 'x'.repeat(32),
+        ADMIN_TOKEN: 'y'.repeat(32),
+      });
       try {
         const page = await fetch(`${dev.http}/docs`);
         expect(page.status).toBe(200);

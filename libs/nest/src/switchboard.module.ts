@@ -94,7 +94,12 @@ export class SwitchboardModule implements NestModule {
       useFactory: async (...args: unknown[]) =>
         configFromSettings(await options.useFactory(...args)),
     };
-    return SwitchboardModule.build(config, options, true, options.imports);
+    return SwitchboardModule.build(
+      config,
+      options,
+      { broadcastApi: true, adminApi: true },
+      options.imports,
+    );
   }
 
   /**
@@ -102,13 +107,17 @@ export class SwitchboardModule implements NestModule {
    * with internal timings changed).
    */
   static forConfig(config: AppConfig, hooks: SwitchboardHooks = {}): DynamicModule {
-    return SwitchboardModule.build(config, hooks, config.broadcastApiKey !== undefined);
+    return SwitchboardModule.build(config, hooks, {
+      broadcastApi: config.broadcastApiKey !== undefined,
+      adminApi: config.adminToken !== undefined,
+    });
   }
 
   private static build(
     config: AppConfig | FactoryProvider<AppConfig>,
     hooks: SwitchboardHooks,
-    broadcastApi: boolean,
+    /** Which keyed routes exist (where the key is known only later, their guards answer `404`). */
+    { broadcastApi, adminApi }: { broadcastApi: boolean; adminApi: boolean },
     imports: ModuleMetadata['imports'] = [],
   ): DynamicModule {
     return {
@@ -126,7 +135,7 @@ export class SwitchboardModule implements NestModule {
         BroadcastModule.forRoot({ httpApi: broadcastApi }),
         AuthModule,
         TicketsModule,
-        RealtimeModule.forRoot({ roomPolicy: hooks.roomPolicy }),
+        RealtimeModule.forRoot({ roomPolicy: hooks.roomPolicy, adminApi }),
         HealthModule.forRoot({ routes: hooks.routes?.health ?? true }),
       ],
       providers: [CorsMiddleware],

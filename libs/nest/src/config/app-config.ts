@@ -96,6 +96,8 @@ export class AppConfig {
   connectionSpikePer10s!: number;
   metricsToken!: string | undefined;
   broadcastApiKey!: string | undefined;
+  /** `ADMIN_TOKEN`: enables `GET /admin/trace` (support staff following one user's frames). */
+  adminToken!: string | undefined;
   logLevel!: LevelWithSilent;
   /** Internal intervals, not read from the environment: defaults in `DEFAULT_TIMINGS`. */
   timings!: Timings;

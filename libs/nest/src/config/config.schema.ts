@@ -383,6 +383,7 @@ export function loadConfig(env: Env): AppConfig {
     connectionSpikePer10s: int(env, 'CONNECTION_SPIKE_PER_10S', 1000, 1, 100_000_000),
     metricsToken,
     broadcastApiKey: secret(env, 'BROADCAST_API_KEY'),
+    adminToken: secret(env, 'ADMIN_TOKEN'),
     logLevel: logLevel as LevelWithSilent,
     timings: { ...DEFAULT_TIMINGS },
   });

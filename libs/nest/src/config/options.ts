@@ -53,6 +53,7 @@ export interface SwitchboardSettings {
   presenceBatchMs?: number;
   presenceDiffMaxMembers?: number;
   broadcastApiKey?: string;
+  adminToken?: string;
   metricsToken?: string;
   metricsPublic?: boolean;
   tlsCertFile?: string;
@@ -103,6 +104,7 @@ const VARIABLES: { readonly [K in keyof Required<SwitchboardSettings>]: string }
   presenceBatchMs: 'PRESENCE_BATCH_MS',
   presenceDiffMaxMembers: 'PRESENCE_DIFF_MAX_MEMBERS',
   broadcastApiKey: 'BROADCAST_API_KEY',
+  adminToken: 'ADMIN_TOKEN',
   metricsToken: 'METRICS_TOKEN',
   metricsPublic: 'METRICS_PUBLIC',
   tlsCertFile: 'TLS_CERT_FILE',

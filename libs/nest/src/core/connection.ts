@@ -44,6 +44,13 @@ export interface Transport {
   keepAlive?(): void;
 }
 
+/**
+ * Sees every frame of a connection, to it (`out`) and from it (`in`): `GET /admin/trace` taps the
+ * connections of the user it follows. Untraced connections have `NO_TAP`.
+ */
+export type FrameTap = (direction: 'in' | 'out', frame: string | Buffer) => void;
+export const NO_TAP: FrameTap = () => undefined;
+
 /** One authenticated client held by this instance. */
 export class Connection {
   /** Set by the heartbeat when it pings, cleared by the pong. */
@@ -53,6 +60,7 @@ export class Connection {
   /** Whether `session.expiring` went out for the current session. */
   expiryWarned = false;
   readonly flood: FloodGuard;
+  tap: FrameTap = NO_TAP;
   /** Made on the first join: most sockets never join a room. */
   private joined: Set<string> | null = null;
   /**
@@ -187,6 +195,7 @@ export class Connection {
     }
     this.socket.send(frame, TEXT);
     this.metrics.sent();
+    this.tap('out', frame);
     return true;
   }
 

@@ -227,6 +227,20 @@ export class Node implements OnModuleInit {
     this.deliver(roomChannel(room), frame, '');
   }
 
+  /**
+   * Tells one instance something that is not for sockets (e.g. a traced frame for the instance
+   * that streams the trace), on its own channel.
+   *
+   * @throws BroadcastUnavailableError
+   */
+  async noticeTo(instanceId: string, topic: string, payload: string): Promise<void> {
+    this.assertAvailable();
+    await this.broker.publish(
+      this.instanceChannel(instanceId),
+      `${this.header('n', topic)}\n${payload}`,
+    );
+  }
+
   /** Handles the notices of one topic. */
   onNotice(topic: string, handler: (payload: string) => void): void {
     this.noticeHandlers.set(topic, handler);

@@ -93,6 +93,7 @@ export class MessageRouter {
 
   /** Called for every text frame a socket sends. */
   receive(connection: Connection, text: string): void {
+    connection.tap('in', text);
     const now = Date.now();
     const verdict = connection.flood.message(now);
     switch (verdict) {

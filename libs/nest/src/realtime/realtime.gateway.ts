@@ -20,6 +20,7 @@ import { MessageRouter } from './message-router';
 import { CORE_GATEWAY_PATH, HostGateways } from './host/host-gateways';
 import { RoomsService } from './rooms/rooms.service';
 import { SessionLifecycle } from './sessions/session-lifecycle';
+import { Tracer } from './trace/tracer';
 
 /**
  * The life of an accepted socket, as wiring: accept (hub, user channel, registry, welcome, session
@@ -47,6 +48,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
     private readonly lease: Lease,
     private readonly hostGateways: HostGateways,
     private readonly drain: DrainService,
+    private readonly tracer: Tracer,
   ) {}
 
   private readonly listeners = socketListeners({
@@ -162,6 +164,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
       ...(catchup?.recovery ?? (since && { recovered: false, missed: 0 })),
       ...extra,
     };
+    this.tracer.attach(connection);
     connection.send(serverFrame(ServerMessageType.Welcome, welcome));
     catchup?.finish();
     this.sessions.schedule(connection);

@@ -15,6 +15,9 @@ import { MemoryPresenceStore } from './presence/memory-presence.store';
 import { PresenceBatches } from './presence/presence-batches';
 import { AppConfig } from '../config/app-config';
 import { SseEndpoint } from './sse/sse-endpoint';
+import { AdminTokenGuard } from './trace/admin-token.guard';
+import { TraceController } from './trace/trace.controller';
+import { Tracer } from './trace/tracer';
 import { UnauthenticatedConnections } from './handshake/unauthenticated-connections';
 import { PresenceStore } from './presence/presence-store.interface';
 import { RedisPresenceStore } from './presence/redis-presence.store';
@@ -30,6 +33,8 @@ import { HostGateways } from './host/host-gateways';
 export interface RealtimeOptions {
   /** Who may join which room. @default ClaimsRoomPolicy (the token's `rooms` claim) */
   roomPolicy?: Type<RoomPolicy>;
+  /** Whether `GET /admin/trace` exists: only with an `ADMIN_TOKEN` (else `404`). */
+  adminApi?: boolean;
 }
 
 @Module({})
@@ -38,7 +43,10 @@ export class RealtimeModule {
     return {
       module: RealtimeModule,
       imports: [AuthModule, TicketsModule, DiscoveryModule],
+      controllers: options.adminApi === true ? [TraceController] : [],
       providers: [
+        Tracer,
+        AdminTokenGuard,
         WsGuard,
         HandshakeObserver,
         MessageRouter,
