@@ -1,7 +1,7 @@
 // Runs before `npm test`: makes sure the real parts the tests drive are on this machine (Redis,
-// nginx, openssl, docker-compose, Chromium). On Debian as root it installs what is missing with
-// apt-get; otherwise it stops at once and prints the exact command to run. It never lets a test
-// run into a missing binary halfway through the suite.
+// nginx, openssl, docker-compose, Chromium, promtool). On Debian as root it installs what is
+// missing with apt-get; otherwise it stops at once and prints the exact command to run. It never
+// lets a test run into a missing binary halfway through the suite.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -17,6 +17,8 @@ const REQUIREMENTS = [
     pkg: 'docker-compose',
   },
   { what: 'chromium', found: () => existsSync('/usr/bin/chromium'), pkg: 'chromium' },
+  // Checks and unit-tests deploy/prometheus/alerts.yml; Debian ships it with the Prometheus server.
+  { what: 'promtool', found: () => onPath('promtool'), pkg: 'prometheus' },
 ];
 
 function runs(command, args) {

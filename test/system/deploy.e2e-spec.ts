@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { MetricsService } from '../../libs/nest/src/metrics/metrics.service';
 import { startApp } from '../support/app';
+import { parseMetrics } from '../support/prometheus';
 
 const ROOT = join(__dirname, '..', '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -12,8 +14,105 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Doc = Record<string, any>;
 
+/** Labels Prometheus adds to every series it scrapes. */
+const SCRAPE_LABELS = ['instance', 'job'];
+
+interface Selector {
+  metric: string;
+  /** The labels its matchers name. */
+  labels: string[];
+}
+
+interface Grouping {
+  clause: 'by' | 'without';
+  labels: string[];
+  /** The selectors of the expression it aggregates. */
+  over: Selector[];
+}
+
+const AGGREGATIONS = new Set([
+  ...['sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values'],
+  ...['bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio'],
+]);
+const LABEL_LISTS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
+const KEYWORDS = new Set(['bool', 'and', 'or', 'unless', 'offset', 'atan2', 'inf', 'nan']);
+
+/**
+ * The series selectors and the `by` / `without` clauses of a PromQL expression (or of a promtool
+ * input series, which is a selector): as much PromQL as checking names and labels needs.
+ */
+function parsePromQL(expr: string): { selectors: Selector[]; groupings: Grouping[] } {
+  const tokens =
+    expr
+      .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+      .replace(/\[[^\]]*\]/g, ' ')
+      .replace(/#.*$/gm, '')
+      .match(/[a-zA-Z_:][\w:]*|\d[\d.]*(?:e[+-]?\d+)?(?:ms|[smhdwy])*|""|[^\s\w]/g) ?? [];
+  const isName = (token: string | undefined) => token !== undefined && /^[a-zA-Z_:]/.test(token);
+  const closing = (open: number): number => {
+    let depth = 0;
+    for (let i = open; i < tokens.length; i++) {
+      depth += tokens[i] === '(' ? 1 : tokens[i] === ')' ? -1 : 0;
+      if (depth === 0) {
+        return i;
+      }
+    }
+    return tokens.length;
+  };
+  const labelList = (open: number): string[] =>
+    tokens.slice(open + 1, closing(open)).filter(isName);
+
+  const selectors: (Selector & { at: number })[] = [];
+  const clauses: { clause: 'by' | 'without'; labels: string[]; from: number; to: number }[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const [token, next] = [tokens[i], tokens[i + 1]];
+    if (LABEL_LISTS.has(token)) {
+      // Labels, not selectors. A trailing `by (…)` was read with its aggregation, below.
+      i = next === '(' ? closing(i + 1) : i;
+    } else if (AGGREGATIONS.has(token) && (next === '(' || next === 'by' || next === 'without')) {
+      const before = next === 'by' || next === 'without';
+      const open = before ? closing(i + 2) + 1 : i + 1;
+      const close = closing(open);
+      const clause = (before ? next : tokens[close + 1]) as Grouping['clause'];
+      if (clause === 'by' || clause === 'without') {
+        const labels = labelList(before ? i + 2 : close + 2);
+        clauses.push({ clause, labels, from: open, to: close });
+      }
+      i = open;
+    } else if (
+      (isName(token) && !KEYWORDS.has(token.toLowerCase()) && next !== '(') ||
+      token === '{'
+    ) {
+      const at = i;
+      const labels: string[] = [];
+      const open = token === '{' ? i : next === '{' ? i + 1 : -1;
+      if (open >= 0) {
+        for (i = open + 1; i < tokens.length && tokens[i] !== '}'; i++) {
+          if (isName(tokens[i]) && (tokens[i - 1] === '{' || tokens[i - 1] === ',')) {
+            labels.push(tokens[i]);
+          }
+        }
+      }
+      selectors.push({ metric: token === '{' ? '' : token, labels, at });
+    }
+  }
+  const plain = ({ metric, labels }: Selector): Selector => ({ metric, labels });
+  return {
+    selectors: selectors.map(plain),
+    groupings: clauses.map(({ clause, labels, from, to }) => ({
+      clause,
+      labels,
+      over: selectors.filter(({ at }) => at > from && at < to).map(plain),
+    })),
+  };
+}
+
 /** The shipped deployment files parse and agree with the server (docs/operations.md, Deployment). */
 describe('deployment files', () => {
+  const rules = (parse(read('deploy/prometheus/alerts.yml')) as Doc).groups.flatMap(
+    (group: Doc) => group.rules,
+  ) as Doc[];
+
   it('docker-compose.yml is valid for docker compose', () => {
     const env = { ...process.env, JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'm'.repeat(20) };
     const plugin = spawnSync('docker', ['compose', 'version'], { env });
@@ -88,17 +187,81 @@ describe('deployment files', () => {
     expect(endpoint.authorization.credentials.key).toBe('METRICS_TOKEN');
   });
 
+  it('reads the PromQL that the dashboard and rule checks need', () => {
+    expect(
+      parsePromQL(
+        'histogram_quantile(0.99, sum by (le, path) (rate(a_bucket{instance=~"$x", job="j"}[$__rate_interval])))' +
+          ' / on (instance) group_left clamp_min(sum without (kind) (b_total offset 5m), 1) > bool 0.5',
+      ),
+    ).toEqual({
+      selectors: [
+        { metric: 'a_bucket', labels: ['instance', 'job'] },
+        { metric: 'b_total', labels: [] },
+      ],
+      groupings: [
+        {
+          clause: 'by',
+          labels: ['le', 'path'],
+          over: [{ metric: 'a_bucket', labels: ['instance', 'job'] }],
+        },
+        { clause: 'without', labels: ['kind'], over: [{ metric: 'b_total', labels: [] }] },
+      ],
+    });
+  });
+
+  describe('the alert rules under promtool (Debian package prometheus)', () => {
+    /** Runs promtool from the repository root; the output is in the assertion when it fails. */
+    const promtool = (...args: string[]): { status: number | null; output: string } => {
+      const result = spawnSync('promtool', args, { cwd: ROOT, encoding: 'utf8' });
+      if (result.error) {
+        throw new Error(
+          `promtool does not run here (apt-get install prometheus; npm test installs it): ${result.error.message}`,
+        );
+      }
+      return { status: result.status, output: result.stdout + result.stderr };
+    };
+
+    it('pass promtool check rules', () => {
+      expect(promtool('check', 'rules', 'deploy/prometheus/alerts.yml')).toEqual({
+        status: 0,
+        output: expect.stringContaining('SUCCESS'),
+      });
+    });
+
+    it('pass their unit tests (promtool test rules)', () => {
+      expect(promtool('test', 'rules', 'deploy/prometheus/alerts.test.yml')).toEqual({
+        status: 0,
+        output: expect.stringContaining('SUCCESS'),
+      });
+    });
+
+    it('have a unit test where each alert fires and one where it stays quiet', () => {
+      const tests = parse(read('deploy/prometheus/alerts.test.yml')) as Doc;
+      expect(tests.rule_files).toEqual(['alerts.yml']);
+      const cases = (tests.tests as Doc[]).flatMap((test) => test.alert_rule_test as Doc[]);
+      const untested = rules
+        .map((rule) => String(rule.alert))
+        .flatMap((alert) => {
+          const mine = cases.filter((c) => c.alertname === alert);
+          return [
+            ...(mine.some((c) => c.exp_alerts?.length > 0) ? [] : [`${alert} never fires`]),
+            ...(mine.some((c) => !c.exp_alerts?.length) ? [] : [`${alert} never stays quiet`]),
+          ];
+        });
+      expect(untested).toEqual([]);
+    });
+  });
+
   describe('the dashboard and the alert rules', () => {
-    const rules = (parse(read('deploy/prometheus/alerts.yml')) as Doc).groups.flatMap(
-      (group: Doc) => group.rules,
-    ) as Doc[];
     const dashboard = JSON.parse(read('deploy/grafana/switchboard.json')) as Doc;
     const panels = (dashboard.panels as Doc[]).filter((panel) => panel.type !== 'row');
     const queries = panels.flatMap((panel) => (panel.targets as Doc[]).map((t) => String(t.expr)));
-    /** Metric names in PromQL: ours and the Node process metrics, not functions or labels. */
-    const metricsIn = (expr: string): string[] =>
-      expr.match(/\b(?:ws|redis|process|nodejs)_[a-z0-9_]+\b/g) ?? [];
-    let exported: Set<string>;
+    const ruleExprs = rules.map((rule) => String(rule.expr));
+    const metricsIn = (expr: string): string[] => parsePromQL(expr).selectors.map((s) => s.metric);
+    /** Metric families as `# TYPE` declares them (labelled counters have no samples until used). */
+    let families: Set<string>;
+    /** Each series name the server exports (a histogram's as _bucket, _sum, _count) → its labels. */
+    const series = new Map<string, Set<string>>();
 
     beforeAll(async () => {
       const app = await startApp(
@@ -106,26 +269,101 @@ describe('deployment files', () => {
         { waitForRedis: false },
       );
       try {
-        // Labelled counters have no samples until first used: read the declared names instead.
         const text = await (await fetch(`${app.http}/metrics`)).text();
-        exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map(([, name]) => name));
+        // A label appears on a sample only once a value has one: take the declared ones too.
+        const declared = new Map(
+          app.app
+            .get(MetricsService)
+            .registry.getMetricsAsArray()
+            .map((metric) => [
+              metric.name,
+              (metric as { labelNames?: readonly string[] }).labelNames ?? [],
+            ]),
+        );
+        const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)];
+        families = new Set(types.map(([, name]) => name));
+        const add = (name: string, labels: readonly string[]) =>
+          series.set(name, new Set([...(series.get(name) ?? []), ...labels]));
+        for (const [, name, type] of types) {
+          const labels = declared.get(name) ?? [];
+          if (type === 'histogram') {
+            add(`${name}_bucket`, [...labels, 'le']);
+          } else {
+            add(name, type === 'summary' ? [...labels, 'quantile'] : labels);
+          }
+          if (type === 'histogram' || type === 'summary') {
+            add(`${name}_sum`, labels);
+            add(`${name}_count`, labels);
+          }
+        }
+        for (const key of parseMetrics(text).keys()) {
+          const [name, labels = ''] = key.split(/\{(.*)\}$/);
+          add(
+            name,
+            [...labels.matchAll(/(?:^|,)([a-zA-Z_]\w*)="/g)].map(([, label]) => label),
+          );
+        }
       } finally {
         await app.close();
       }
     });
-    const isExported = (name: string): boolean =>
-      exported.has(name) || exported.has(name.replace(/_(bucket|sum|count)$/, ''));
 
-    it('query only metrics the server exports', () => {
-      const used = new Set(
-        [...queries, ...rules.map((rule) => String(rule.expr))].flatMap(metricsIn),
-      );
+    /** The labels a series has once scraped: the server's, plus those Prometheus adds. */
+    const labelsOf = (metric: string): Set<string> | undefined => {
+      // Prometheus writes `up` itself, for every target.
+      const own = metric === 'up' ? [] : series.get(metric);
+      return own && new Set([...own, ...SCRAPE_LABELS]);
+    };
+
+    /** What in `expr` names a series or a label the server does not export, as sentences. */
+    const unknownIn = (expr: string): string[] => {
+      const { selectors, groupings } = parsePromQL(expr);
+      return [
+        ...selectors.flatMap(({ metric, labels }) => {
+          const known = labelsOf(metric);
+          if (!known) {
+            return [`${metric} is not exported`];
+          }
+          return labels
+            .filter((label) => label !== '__name__' && !known.has(label))
+            .map((label) => `${metric} has no label ${label}`);
+        }),
+        ...groupings.flatMap(({ clause, labels, over }) =>
+          over.flatMap(({ metric }) => {
+            const known = labelsOf(metric);
+            return labels
+              .filter((label) => known && !known.has(label))
+              .map((label) => `${clause} (${label}) over ${metric}, which has no label ${label}`);
+          }),
+        ),
+      ];
+    };
+
+    it('query only metrics and labels the server exports', () => {
+      const used = new Set([...queries, ...ruleExprs].flatMap(metricsIn));
       expect(used.size).toBeGreaterThan(15);
-      expect([...used].filter((name) => !isExported(name))).toEqual([]);
+      // The label sets are the server's own, declared and sampled: two of them, for a start.
+      expect(series.get('ws_connections_total')).toEqual(new Set(['outcome', 'transport']));
+      expect(series.get('ws_delivery_lag_seconds_bucket')).toEqual(new Set(['path', 'le']));
+      expect(
+        [...queries, ...ruleExprs].flatMap((expr) =>
+          unknownIn(expr).map((why) => `${why}: ${expr}`),
+        ),
+      ).toEqual([]);
+    });
+
+    it('unit-test the rules on series named and labelled as the server exports them', () => {
+      const tests = parse(read('deploy/prometheus/alerts.test.yml')) as Doc;
+      const inputs = (tests.tests as Doc[]).flatMap((test) =>
+        (test.input_series as Doc[]).map((input) => String(input.series)),
+      );
+      expect(inputs.flatMap((input) => unknownIn(input).map((why) => `${why}: ${input}`))).toEqual(
+        [],
+      );
     });
 
     it('cover every Switchboard metric on the dashboard', () => {
-      const ours = [...exported].filter((name) => /^(ws|redis)_/.test(name));
+      const ours = [...families].filter((name) => /^(ws|redis)_/.test(name));
       const shown = new Set(
         queries.flatMap(metricsIn).map((name) => name.replace(/_(bucket|sum|count)$/, '')),
       );
