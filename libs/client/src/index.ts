@@ -1,13 +1,18 @@
 export { Backoff, type BackoffOptions } from './backoff';
 export { SwitchboardClient } from './switchboard-client';
 export {
+  type BroadcastChannelFactory,
+  type BroadcastChannelLike,
   type ClientEvents,
   type ClientOptions,
   type ConnectionState,
+  type LockManagerLike,
   type PresenceChange,
   type ReconnectingInfo,
   type RoomMessage,
   SwitchboardError,
+  type TabRole,
+  type TransportName,
   type WebSocketFactory,
   type WebSocketLike,
 } from './types';

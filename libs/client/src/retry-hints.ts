@@ -26,3 +26,14 @@ export function retryAfterMs(
   const at = Date.parse(header);
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
+
+/** The wait a refused HTTP answer asks for: its JSON body's `retryAfterMs`, else `Retry-After`. */
+export async function responseHintMs(response: Response): Promise<number | null> {
+  let body: unknown = null;
+  try {
+    body = JSON.parse(await response.text()) as unknown;
+  } catch {
+    body = null; // Not JSON (a proxy's page): the Retry-After header, if any, is the hint.
+  }
+  return retryAfterMs(response.headers.get('retry-after'), body);
+}

@@ -77,7 +77,12 @@ describe('SwitchboardClient under overload', () => {
   /** A client whose ticket requests get `answers` in turn, then fresh tickets. */
   function client(
     answers: Answer[] = [],
-    options: { random?: () => number; initialMs?: number; node?: boolean } = {},
+    options: {
+      random?: () => number;
+      initialMs?: number;
+      node?: boolean;
+      transports?: Array<'websocket' | 'sse'>;
+    } = {},
   ): SwitchboardClient {
     const created = new SwitchboardClient({
       url: 'http://rt.test',
@@ -89,6 +94,7 @@ describe('SwitchboardClient under overload', () => {
         return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
       },
       backoff: { random: options.random ?? (() => 0), initialMs: options.initialMs },
+      transports: options.transports,
     });
     created.on('reconnecting', (info) => events.push(info));
     clients.push(created);
@@ -177,7 +183,8 @@ describe('SwitchboardClient under overload', () => {
   });
 
   it('fetches a new ticket instead of retrying one that is about to expire', async () => {
-    client([() => ticket(1, 6)], { random: () => 0.999999 }).connect();
+    // WebSocket only: two upgrade failures in a row would otherwise fall back to SSE.
+    client([() => ticket(1, 6)], { random: () => 0.999999, transports: ['websocket'] }).connect();
     await jest.advanceTimersByTimeAsync(0);
     FakeSocket.last.drop(CloseCode.Abnormal); // waits 999 ms: the ticket is good for 1 s more
     await jest.advanceTimersByTimeAsync(999);

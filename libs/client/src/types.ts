@@ -6,6 +6,11 @@ import type {
   UserInfo,
   WelcomeData,
 } from '@switchboard/protocol';
+import type { TabRole } from './link';
+import type { TransportName } from './transports/transport';
+
+export type { TabRole } from './link';
+export type { TransportName } from './transports/transport';
 
 /**
  * An event handler slot. The browser and `ws` declare their handlers with richer event types than
@@ -62,7 +67,53 @@ export interface ClientOptions {
   backoff?: { initialMs?: number; maxMs?: number; random?: () => number; resetAfterMs?: number };
   /** How long a request (join, refresh, …) waits for its reply. @default 10000 */
   requestTimeoutMs?: number;
+  /**
+   * The transports to try, in order. When an attempt over one breaks before the server's welcome
+   * twice in a row (a proxy that refuses WebSocket upgrades), the client falls back to the next,
+   * remembers that for the page's session (`sessionStorage`), and tries the first again on the
+   * first reconnect after 5 minutes. A WebSocket needs a WebSocket class (the `WebSocket` option
+   * in Node 20); without one, the client uses SSE.
+   * @default ['websocket', 'sse']
+   */
+  transports?: TransportName[];
+  /** The server's `SSE_PATH`: the event stream, and `<ssePath>/messages` for the frames sent. @default '/sse' */
+  ssePath?: string;
+  /**
+   * One connection per browser: one tab (the leader, elected with a Web Lock) holds the connection
+   * and the others (followers) use it through a `BroadcastChannel`, per server URL and user. Each
+   * tab keeps the same API and its own rooms; when the leader closes, another tab takes over
+   * within 2 s and recovers every stream. `role` says which this tab is.
+   * @default true in a page where `navigator.locks` and `BroadcastChannel` exist, false elsewhere
+   */
+  shareAcrossTabs?: boolean;
+  /**
+   * The Web Locks API that elects the leading tab, for environments without `navigator.locks`
+   * (and tests). @default globalThis.navigator.locks
+   */
+  locks?: LockManagerLike;
+  /** The BroadcastChannel class the tabs talk through. @default globalThis.BroadcastChannel */
+  BroadcastChannel?: BroadcastChannelFactory;
 }
+
+/** The part of the Web Locks API (`navigator.locks`) that tab sharing uses. */
+export interface LockManagerLike {
+  request<T>(
+    name: string,
+    options: { ifAvailable?: boolean; signal?: AbortSignal },
+    callback: (lock: unknown) => T | Promise<T>,
+  ): Promise<T>;
+  query?(): Promise<{ held?: Array<{ name?: string }>; pending?: Array<{ name?: string }> }>;
+}
+
+/** The part of a `BroadcastChannel` that tab sharing uses. */
+export interface BroadcastChannelLike {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: EventHandler<{ data: unknown }> | null;
+}
+
+/** A BroadcastChannel class: `globalThis.BroadcastChannel`. */
+export type BroadcastChannelFactory = new (name: string) => BroadcastChannelLike;
 
 export interface ClientEvents {
   state: (state: ConnectionState) => void;
@@ -100,10 +151,17 @@ export interface ClientEvents {
   presence: (change: PresenceChange) => void;
   /**
    * Users typed in a joined room during the server's last batch (`PRESENCE_BATCH_MS`), this
-   * client's own user left out; it comes again every batch while they keep typing. None in rooms
+   * client's own user left out; a user who keeps typing is named again about every 2 s. None in rooms
    * above the server's `PRESENCE_DIFF_MAX_MEMBERS`.
    */
   typing: (typing: TypingData) => void;
+  /**
+   * The transport the connection is open over changed: `websocket` or `sse` once open, `null`
+   * when it closes (`client.transport` says the same).
+   */
+  transport: (transport: TransportName | null) => void;
+  /** With `shareAcrossTabs`: this tab became the `leader` or a `follower` (`client.role`). */
+  role: (role: TabRole) => void;
 }
 
 /** What the `presence` event reports: a room's presence as the client now knows it. */
