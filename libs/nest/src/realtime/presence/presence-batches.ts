@@ -58,7 +58,7 @@ const TELL_CONCURRENCY = 50;
  * instances' batches arrive in: a diff says how things stand, so the last one a member receives
  * after a change is exact. A batch that cannot be told (Redis out of reach) is kept for the next.
  * Batches lost on the bus (it reconnected) are made good by a resync: each room is told again,
- * for every user this instance ever named to its members (`named`) and its first page.
+ * for every user this instance has named to its members (`named`) and its first page.
  */
 @Injectable()
 export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
@@ -69,14 +69,23 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
   private made = new Map<string, Batch>();
   /** Changes to tell this instance's members at the next flush (made here, or received). */
   private toTell = new Map<string, Batch>();
+  /**
+   * When each room's last presence frame went (or goes) out: the next leaves a whole batch later
+   * at the earliest, however late the store answered for the last one, so that a member gets at
+   * most one presence frame in any `PRESENCE_BATCH_MS`.
+   */
+  private readonly toldAt = new Map<string, number>();
+  /** Presence frames waiting for their turn. */
+  private readonly paced = new Set<NodeJS.Timeout>();
   /** The last count seen of each room with local members. */
   private readonly counts = new Map<string, number>();
   /**
-   * Per room with local members and diffs (not above `PRESENCE_DIFF_MAX_MEMBERS`): the users this
-   * instance has named as present to its members and not named as gone since, so that a resync
-   * can name who left while batches were lost.
+   * Per room with local members and diffs (not above `PRESENCE_DIFF_MAX_MEMBERS`): every user this
+   * instance has named to its members, `present` or gone since, so that a resync can tell how each
+   * stands now: one named gone on a store that had lost its data is named again once written back,
+   * even if the batch that said so was lost on the bus.
    */
-  private readonly named = new Map<string, Set<string>>();
+  private readonly named = new Map<string, Map<string, boolean>>();
   /** First pages of large rooms read during this batch, for the `room.joined` replies. */
   private readonly firstPages = new Map<string, Promise<MembersPage>>();
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -105,6 +114,8 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
+    this.paced.forEach((timer) => clearTimeout(timer));
+    this.paced.clear();
   }
 
   /** A user's presence in the room changed (first connection in, or last one out). */
@@ -128,6 +139,7 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
   /** The room has no local member any more. */
   forget(room: string): void {
     this.counts.delete(room);
+    this.toldAt.delete(room);
     this.named.delete(room);
     this.firstPages.delete(room);
   }
@@ -257,22 +269,22 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
     const presentIds = new Set(present.map((user) => user.id));
     const left = [...touched].filter((id) => !presentIds.has(id));
     const named = this.named.get(room);
-    const joined = resync ? present.filter((user) => named?.has(user.id) !== true) : present;
+    const joined = resync ? present.filter((user) => named?.get(user.id) !== true) : present;
     const data: PresenceDiffData = { room, joined, left, count };
-    this.node.deliverToRoom(room, serverFrame(ServerMessageType.PresenceDiff, data));
+    this.pace(room, serverFrame(ServerMessageType.PresenceDiff, data));
     this.name(room, joined, left, count);
     return count;
   }
 
   private tellCount(room: string, count: number): void {
     const data: PresenceCountData = { room, count };
-    this.node.deliverToRoom(room, serverFrame(ServerMessageType.PresenceCount, data));
+    this.pace(room, serverFrame(ServerMessageType.PresenceCount, data));
     this.named.delete(room); // a large room's members hear counts only
   }
 
   /** Everyone this instance named in the room, and its first page: a resync's touched users. */
   private async resyncTouched(room: string, batch: Batch): Promise<Set<string>> {
-    const touched = new Set([...batch.touched, ...(this.named.get(room) ?? [])]);
+    const touched = new Set([...batch.touched, ...(this.named.get(room)?.keys() ?? [])]);
     const { members } = await this.store.page(room, MAX_LISTED_MEMBERS);
     members.forEach((user) => touched.add(user.id));
     return touched;
@@ -291,11 +303,36 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
     }
     let named = this.named.get(room);
     if (named === undefined) {
-      named = new Set();
+      named = new Map();
       this.named.set(room, named);
     }
-    joined.forEach((user) => named.add(user.id));
-    left.forEach((id) => named.delete(id));
+    joined.forEach((user) => named.set(user.id, true));
+    // Gone users are kept (bounded: a room that churned through more than twice the diff limit
+    // starts over with those named present).
+    left.forEach((id) => named.set(id, false));
+    if (named.size > 2 * this.diffMaxMembers) {
+      for (const [id, present] of named) {
+        if (!present) {
+          named.delete(id);
+        }
+      }
+    }
+  }
+
+  /** Sends a presence frame now, or a whole batch after the room's last one. */
+  private pace(room: string, frame: string): void {
+    const now = Date.now();
+    const at = Math.max(now, (this.toldAt.get(room) ?? 0) + this.batchMs);
+    this.toldAt.set(room, at);
+    if (at === now) {
+      this.node.deliverToRoom(room, frame);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.paced.delete(timer);
+      this.node.deliverToRoom(room, frame);
+    }, at - now);
+    this.paced.add(timer);
   }
 
   private large(count: number): boolean {
