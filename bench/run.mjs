@@ -1,7 +1,15 @@
-// npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery,storm,overload] [-- --reps 3]
-//   [-- --storm-clients N] [-- --storm-mode patient|impatient|both]
+// npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery,storm,overload,bigroom]
+//   [-- --reps 3] [-- --storm-clients N] [-- --storm-mode patient|impatient|both]
 //   [-- --clients N] [-- --profile DIR] (the recovery scenario's size; CPU profiles of Switchboard)
 //   [-- --env HISTORY_SIZE=0] (extra configuration for Switchboard, repeatable)
+//   [-- --bigroom-members N] (bigroom's size instead of 10,000, quick 2,000)
+//   [-- --dist DIR] Switchboard from DIR/main.js instead of this checkout's dist/: another build,
+//     e.g. of an earlier commit: `git worktree add /tmp/sb-before <commit>`, `npm ci` and
+//     `npm run build` there, then `node bench/run.mjs --dist /tmp/sb-before/dist …` (plain node:
+//     `npm run bench` would build this checkout first, which is harmless but slow)
+//   [-- --compare-dist DIR] bigroom only: also runs the storm at 2,000 members against the build
+//     in DIR (a build from before issue 24: with PRESENCE_EVENTS_MAX_MEMBERS=100000, so that it
+//     announces every join, and with its default), and against this build at 2,000 too
 // Starts its own redis-server, Switchboard instances from the build (node dist/main.js) and the
 // raw `ws` baseline (bench/baseline-server.mjs), drives both with the same load from worker
 // processes on loopback, alternating which goes first, and prints medians [min–max] over the
@@ -10,8 +18,8 @@ import { fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, getPriority, setPriority, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { cpus, getPriority, loadavg, setPriority, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedisCluster } from './redis-cluster.mjs';
 
@@ -24,6 +32,14 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',
 const profileDir = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : null;
 /** `--clients N`: the recovery scenario's size instead of the default. */
 const clientsArg = args.includes('--clients') ? Number(args[args.indexOf('--clients') + 1]) : 0;
+/** `--dist DIR`: the Switchboard build to run (DIR/main.js); this checkout's dist/ by default. */
+const distDir = args.includes('--dist')
+  ? resolve(args[args.indexOf('--dist') + 1])
+  : join(root, 'dist');
+/** `--compare-dist DIR`: bigroom also runs at BIGROOM_COMPARE members against that build. */
+const compareDist = args.includes('--compare-dist')
+  ? resolve(args[args.indexOf('--compare-dist') + 1])
+  : null;
 const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
 /** `--env NAME=value` (repeatable): extra configuration for every Switchboard instance. */
 const extraEnv = Object.fromEntries(
@@ -59,6 +75,7 @@ const SIZES = quick
       overloadMs: 10000,
       echoClients: 100,
       echoMs: 3000,
+      bigroom: 2000,
     }
   : {
       connect: 10000,
@@ -81,6 +98,7 @@ const SIZES = quick
       overloadMs: 30000,
       echoClients: 1000,
       echoMs: 20000,
+      bigroom: 10000,
     };
 
 if (clientsArg > 0) {
@@ -97,6 +115,10 @@ if (stormClientsArg > 0) {
 const stormMode = args.includes('--storm-mode') ? args[args.indexOf('--storm-mode') + 1] : 'both';
 if (!['patient', 'impatient', 'both'].includes(stormMode)) {
   throw new Error('--storm-mode is patient, impatient or both');
+}
+/** `--bigroom-members N`: bigroom's size instead of the default (10,000; quick 2,000). */
+if (args.includes('--bigroom-members')) {
+  SIZES.bigroom = Number(args[args.indexOf('--bigroom-members') + 1]);
 }
 /** How long a storm may run after the SIGTERM before the clients not back count as gone. */
 const STORM_BOUND_MS = 180000;
@@ -152,10 +174,9 @@ async function ready(server) {
 }
 
 /** Starts a server process and resolves when it printed its URL. */
-async function startServer(kind, env, nodeArgs = []) {
+async function startServer(kind, env, nodeArgs = [], dist = distDir) {
   const port = await freePort();
-  const script =
-    kind === 'switchboard' ? join(root, 'dist', 'main.js') : join(here, 'baseline-server.mjs');
+  const script = kind === 'switchboard' ? join(dist, 'main.js') : join(here, 'baseline-server.mjs');
   const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -221,7 +242,7 @@ function switchboardEnv(extra = {}) {
   };
 }
 
-async function startTarget(kind, extra = {}, nodeArgs = []) {
+async function startTarget(kind, extra = {}, nodeArgs = [], dist = distDir) {
   const profile =
     kind === 'switchboard' && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   return startServer(
@@ -230,6 +251,7 @@ async function startTarget(kind, extra = {}, nodeArgs = []) {
       ? switchboardEnv(extra)
       : { WS_HEARTBEAT_MS: String(SIZES.heartbeatMs), ...extra },
     [...profile, ...nodeArgs],
+    dist,
   );
 }
 
@@ -999,8 +1021,15 @@ async function churn(workers, redis) {
       roomPool: 1000,
       concurrency: 16,
     }));
+  // Every transport's open connections (the gauge has a series per `transport`).
   const active = async (server) =>
-    Number(/^ws_connections_active (\d+)/m.exec(await (await metricsOf(server)).text())[1]);
+    [
+      ...(await (await metricsOf(server)).text()).matchAll(
+        /^ws_connections_active\{[^}]*\} (\d+)/gm,
+      ),
+    ]
+      .map((match) => Number(match[1]))
+      .reduce((sum, n) => sum + n, 0);
   const keys = async (pattern) => {
     const found = [];
     let cursor = '0';
@@ -1168,6 +1197,336 @@ async function recovery(workers, redis) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bigroom: Switchboard alone (docs/BENCHMARKS.md, Large rooms)
+
+/** bigroom: the joins are sent spread evenly over this long. */
+const BIGROOM_JOIN_MS = 10000;
+/** bigroom: the size of the storm against the other build (`--compare-dist`). */
+const BIGROOM_COMPARE = 2000;
+/** bigroom: the batch the target is stated in (PRESENCE_BATCH_MS, its default). */
+const BIGROOM_BATCH_MS = 250;
+/** bigroom: joins measured for CPU per join, into the big room and into rooms of 10. */
+const BIGROOM_EXTRA = 200;
+const BIGROOM_SMALL_SIZE = 10;
+/** bigroom: how long every wait may last (a join's answer, the message's last delivery). */
+const BIGROOM_BOUND_MS = 60000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Adds up the workers' histograms ({ value: members }). */
+function mergeHistograms(histograms) {
+  const merged = {};
+  for (const histogram of histograms) {
+    for (const [value, n] of Object.entries(histogram)) {
+      merged[value] = (merged[value] ?? 0) + n;
+    }
+  }
+  return merged;
+}
+const histogramMax = (histogram) => Math.max(...Object.keys(histogram).map(Number));
+const membersAbove = (histogram, limit) =>
+  sum(Object.entries(histogram).map(([value, n]) => (Number(value) > limit ? n : 0)));
+
+/**
+ * One bigroom run: two instances of the build in `dist` on one Redis; `size` members connect
+ * (half to each instance, without a room), then join room "big" spread evenly over
+ * BIGROOM_JOIN_MS. Then: the counts 1 s after the last join, a `room.message` to all, and the
+ * server CPU per join of BIGROOM_EXTRA more joins into the big room against as many joins into
+ * rooms of BIGROOM_SMALL_SIZE (the same sockets, the same servers).
+ */
+async function bigroomOnce(workers, redis, { dist, size, env }) {
+  const load = loadavg()[0];
+  const extra = {
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `bigroom${randomBytes(3).toString('hex')}:`,
+    MAX_CONNECTIONS: '25000',
+    WS_HEARTBEAT_MS: '30000',
+    ...env,
+  };
+  const [a, b] = await Promise.all([
+    startTarget('switchboard', extra, [], dist),
+    startTarget('switchboard', extra, [], dist),
+  ]);
+  const pids = [a.pid, b.pid];
+  const serverCpu = () => sum(pids.map((pid) => proc(pid).cpu));
+  // Workers 0 and 1 hold their members on A, 2 and 3 on B; consecutive indexes alternate.
+  const share = (count, i) => Math.floor(count / WORKERS) + (i < count % WORKERS ? 1 : 0);
+  const httpOf = (i) => (i < WORKERS / 2 ? a.http : b.http);
+  const prefix = `b${randomBytes(3).toString('hex')}-`;
+  try {
+    await Promise.all([a, b].map(ready));
+    const connectStart = performance.now();
+    const connected = await workers.all('bigConnect', (i) => ({
+      http: httpOf(i),
+      group: 'members',
+      count: share(size, i),
+      worker: i,
+      workers: WORKERS,
+      prefix,
+      concurrency: 64,
+    }));
+    const connectMs = performance.now() - connectStart;
+    const extras = await workers.all('bigConnect', (i) => ({
+      http: httpOf(i),
+      group: 'extras',
+      count: share(BIGROOM_EXTRA, i),
+      worker: i,
+      workers: WORKERS,
+      prefix: `${prefix}x`,
+      concurrency: 16,
+    }));
+    const smallRooms = BIGROOM_EXTRA;
+    const join = async (group, room, { rooms = 0, limit, spreadMs }) => {
+      const startAt = Date.now() + 300;
+      const results = await workers.all('bigJoin', {
+        group,
+        room,
+        rooms,
+        limit,
+        startAt,
+        intervalMs: spreadMs / limit,
+        timeoutMs: BIGROOM_BOUND_MS,
+      });
+      const lastDoneAt = Math.max(...results.map((r) => r.lastDoneAt));
+      return {
+        lastAnsweredAt: Math.max(...results.map((r) => r.lastAnsweredAt)),
+        lastSentAt: Math.max(...results.map((r) => r.lastSentAt)),
+        maxLateMs: Math.max(...results.map((r) => r.maxLateMs)),
+        serverLatencies: results.flatMap((r) => r.serverLatencies),
+        refusals: mergeHistograms(results.map((r) => r.refusals)),
+        joined: sum(results.map((r) => r.joined)),
+        refused: sum(results.map((r) => r.refused)),
+        unanswered: sum(results.map((r) => r.unanswered)),
+        startAt,
+        lastDoneAt,
+        allMs: lastDoneAt - startAt,
+        latencies: results.flatMap((r) => r.latencies),
+      };
+    };
+    // Rooms of 10 for the per-join comparison, made of the first members (not measured).
+    const prefill = Math.min(size, smallRooms * BIGROOM_SMALL_SIZE);
+    await join('members', 'small', { rooms: smallRooms, limit: prefill, spreadMs: prefill });
+    await sleep(1000);
+
+    // The storm.
+    const driverCpu = () => sum(workers.children.map((child) => proc(child.pid).cpu));
+    const cpuBefore = serverCpu();
+    const redisBefore = proc(redis.pid).cpu;
+    const driverBefore = driverCpu();
+    const storm = await join('members', 'big', { limit: size, spreadMs: BIGROOM_JOIN_MS });
+    await sleep(Math.max(0, storm.lastDoneAt + 1000 - Date.now()));
+    const stormCpu = serverCpu() - cpuBefore;
+    const redisCpu = proc(redis.pid).cpu - redisBefore;
+    const stormDriverCpu = driverCpu() - driverBefore;
+    const stormSeconds = (Date.now() - storm.startAt) / 1000;
+    const checks = await workers.all('bigCheck', {
+      group: 'members',
+      expected: storm.joined,
+      windowMs: BIGROOM_BATCH_MS,
+      frames: true,
+    });
+
+    // One message to everyone.
+    const sentAt = performance.timeOrigin + performance.now();
+    await workers.call(0, 'bigMessage', { from: 0, text: `bigroom@${sentAt}` });
+    let delivered = [];
+    const deadline = Date.now() + BIGROOM_BOUND_MS;
+    do {
+      await sleep(100);
+      delivered = await workers.all('bigDelivered');
+    } while (sum(delivered.map((r) => r.delivered)) < storm.joined && Date.now() < deadline);
+    const later = await workers.all('bigCheck', {
+      group: 'members',
+      expected: storm.joined,
+      windowMs: BIGROOM_BATCH_MS,
+      frames: false,
+    });
+
+    // CPU per join: idle first, then BIGROOM_EXTRA joins into rooms of 10, then into the big room.
+    const perJoin = async (room, rooms) => {
+      const idleFrom = serverCpu();
+      await sleep(2000);
+      const idlePerMs = (serverCpu() - idleFrom) / 2000;
+      const before = serverCpu();
+      const started = performance.now();
+      const result = await join('extras', room, {
+        rooms,
+        limit: BIGROOM_EXTRA,
+        spreadMs: 1000,
+      });
+      await sleep(Math.max(0, result.lastDoneAt + 1000 - Date.now()));
+      const cpu = serverCpu() - before;
+      const idle = idlePerMs * (performance.now() - started);
+      return { ...result, cpuMs: ((cpu - idle) * 1000) / Math.max(1, result.joined), idle };
+    };
+    const small = await perJoin('small', smallRooms);
+    const bigger = await perJoin('big', 0);
+
+    const sent = mergeHistograms(checks.map((c) => c.sentPerWindow));
+    const received = mergeHistograms(checks.map((c) => c.receivedPerWindow));
+    const perSecond = mergeHistograms(checks.map((c) => c.sentPerSecond));
+    const closest = mergeHistograms(checks.map((c) => c.closestGap));
+    const presence = checks.flatMap((c) => c.presence);
+    const wrong = mergeHistograms(checks.map((c) => c.wrong));
+    const deliveredCount = sum(delivered.map((r) => r.delivered));
+    const lastDelivery = Math.max(...delivered.map((r) => r.lastAt));
+    const figures = {
+      'load average (1 min) at the start': load,
+      'members connected': size - sum(connected.map((r) => r.failed)),
+      'connect took s': connectMs / 1000,
+      'joined (of the members)': storm.joined,
+      'joins refused / unanswered': `${storm.refused} / ${storm.unanswered}`,
+      'all joined after s (joins sent over 10 s)': storm.allMs / 1000,
+      'all answered after s (server ts of the last room.joined)':
+        (storm.lastAnsweredAt - storm.startAt) / 1000,
+      'last join sent after s (due at 10 s)': (storm.lastSentAt - storm.startAt) / 1000,
+      'joins sent late by the driver, max ms': storm.maxLateMs,
+      'join answered p50 / p99 / max ms (server ts − sent)': [50, 99, 100]
+        .map((p) => format(percentile(storm.serverLatencies, p)))
+        .join(' / '),
+      'join reply received p50 / p99 / max ms': [50, 99, 100]
+        .map((p) => format(percentile(storm.latencies, p)))
+        .join(' / '),
+      'presence frames per member in one 250 ms batch, max (server ts)': histogramMax(sent),
+      'members with > 1 in a 250 ms window (server ts)': membersAbove(sent, 1),
+      'presence frames per member in one second, max (server ts)': histogramMax(perSecond),
+      'members with > 4 in a second (server ts)': membersAbove(perSecond, 4),
+      'members whose closest two frames were < 10 / < 125 / < 200 / < 240 / < 250 ms apart (server ts)':
+        [10, 125, 200, 240, 250].map((limit) => closest[limit] ?? 0).join(' / '),
+      'members with more frames than batches from their first to their last (server ts)': sum(
+        checks.map((c) => c.moreThanBatches),
+      ),
+      'presence frames per member in 250 ms, max (received)': histogramMax(received),
+      'presence frames per member, median': median(presence),
+      'presence frames per member, max': Math.max(...presence),
+      'presence KiB per member': sum(checks.map((c) => c.presenceBytes)) / 1024 / Math.max(1, size),
+      'frames per member (all kinds)': sum(checks.map((c) => c.frames)) / Math.max(1, size),
+      'right count 1 s after the last join': sum(checks.map((c) => c.right)),
+      'count unknown (no room.joined)': sum(checks.map((c) => c.unknown)),
+      'right count after the message': sum(later.map((c) => c.right)),
+      'message delivered': deliveredCount,
+      'message: last delivery after ms': deliveredCount > 0 ? lastDelivery - sentAt : NaN,
+      'server CPU s, join storm (A + B, to 1 s after)': stormCpu,
+      'server CPU ms per join, storm': (stormCpu * 1000) / Math.max(1, storm.joined),
+      'Redis CPU s, join storm': redisCpu,
+      'driver CPU s, join storm (4 workers)': stormDriverCpu,
+      'join storm wall-clock s (to 1 s after)': stormSeconds,
+      [`CPU ms per join, ${BIGROOM_EXTRA} joins into rooms of ${BIGROOM_SMALL_SIZE}`]: small.cpuMs,
+      [`CPU ms per join, ${BIGROOM_EXTRA} joins into the big room`]: bigger.cpuMs,
+      'big / small per-join CPU': bigger.cpuMs / small.cpuMs,
+      'extra joins answered (small / big)': `${small.joined} / ${bigger.joined}`,
+      'driver loop lag max ms': Math.max(...checks.map((c) => c.maxLagMs)),
+      'load average (1 min) at the end': loadavg()[0],
+    };
+    return {
+      figures,
+      histograms: { sentPerWindow: sent, receivedPerWindow: received, perSecond, closest, wrong },
+      extrasFailed: sum(extras.map((r) => r.failed)),
+      connectRetries: mergeHistograms([...connected, ...extras].map((r) => r.retries)),
+      joinRefusals: storm.refusals,
+    };
+  } finally {
+    await workers.all('bigClose');
+    await Promise.all([a.stop(), b.stop()]);
+  }
+}
+
+/**
+ * The §18 target: SIZES.bigroom members join one room within 10 s across two instances; each
+ * gets at most one presence frame per 250 ms batch, every one ends with the right count, and a
+ * `room.message` then reaches all. With `--compare-dist`, also at BIGROOM_COMPARE members: this
+ * build, and the other build with every join announced and with its default.
+ */
+/** Members of a run whose closest two presence frames were less than `limit` ms apart. */
+const closestBelow = (run, limit) =>
+  sum(
+    Object.entries(run.histograms.closest).map(([bucket, n]) => (Number(bucket) <= limit ? n : 0)),
+  );
+
+async function bigroom(workers, redis) {
+  await workers.renice(10);
+  const configurations = [
+    { name: `${SIZES.bigroom} members`, dist: distDir, size: SIZES.bigroom, env: {} },
+  ];
+  if (compareDist !== null) {
+    if (SIZES.bigroom !== BIGROOM_COMPARE) {
+      configurations.push({
+        name: `${BIGROOM_COMPARE} members`,
+        dist: distDir,
+        size: BIGROOM_COMPARE,
+        env: {},
+      });
+    }
+    configurations.push(
+      {
+        name: `compared build, ${BIGROOM_COMPARE}, PRESENCE_EVENTS_MAX_MEMBERS=100000`,
+        dist: compareDist,
+        size: BIGROOM_COMPARE,
+        env: { PRESENCE_EVENTS_MAX_MEMBERS: '100000' },
+      },
+      {
+        name: `compared build, ${BIGROOM_COMPARE}, its default`,
+        dist: compareDist,
+        size: BIGROOM_COMPARE,
+        env: {},
+      },
+    );
+  }
+  const runs = [];
+  for (const configuration of configurations) {
+    const run = await bigroomOnce(workers, redis, configuration);
+    runs.push({ ...configuration, ...run });
+    process.stdout.write('.');
+  }
+  console.log(
+    `\n### bigroom (members join one room over ${BIGROOM_JOIN_MS / 1000} s, two instances, one Redis)\n`,
+  );
+  if (compareDist !== null) {
+    console.log(`build: ${distDir}\ncompared build: ${compareDist}\n`);
+  }
+  console.log(`| figure | ${runs.map((run) => run.name).join(' | ')} |`);
+  console.log(`| --- | ${runs.map(() => '---:').join(' | ')} |`);
+  const cell = (value) =>
+    Number.isInteger(value) ? String(value) : typeof value === 'number' ? format(value) : value;
+  for (const figure of Object.keys(runs[0].figures)) {
+    const cells = runs.map((run) => cell(run.figures[figure]));
+    console.log(`| ${figure} | ${cells.join(' | ')} |`);
+  }
+  for (const run of runs) {
+    const f = run.figures;
+    const n = f['joined (of the members)'];
+    const verdict = (ok) => (ok ? 'MET' : 'MISSED');
+    console.log(
+      `\n${run.name}: all ${run.size} joined ${verdict(n === run.size)} (${n}, the last ` +
+        `${format(f['all joined after s (joins sent over 10 s)'])} s after the first was sent); ` +
+        `≤ 1 presence frame per 250 ms batch ` +
+        `${verdict(f['members with > 1 in a 250 ms window (server ts)'] === 0)} ` +
+        `(max ${f['presence frames per member in one 250 ms batch, max (server ts)']}); ` +
+        `one frame per batch (no member with more frames than batches, none two < 125 ms ` +
+        `apart) ${verdict(f['members with more frames than batches from their first to their last (server ts)'] === 0 && closestBelow(run, 125) === 0)}; ` +
+        `right count ${verdict(f['right count 1 s after the last join'] === n)} ` +
+        `(${f['right count 1 s after the last join']} of ${n}); message to all ` +
+        `${verdict(f['message delivered'] === n)} (${f['message delivered']} of ${n}); ` +
+        `per-join CPU big / small ${format(f['big / small per-join CPU'])}× ` +
+        `(same order: ${verdict(f['big / small per-join CPU'] < 10)})`,
+    );
+    if (Object.keys(run.connectRetries).length > 0) {
+      console.log(`${run.name}: connect attempts retried ${JSON.stringify(run.connectRetries)}`);
+    }
+    if (Object.keys(run.joinRefusals).length > 0) {
+      console.log(`${run.name}: joins refused, by code ${JSON.stringify(run.joinRefusals)}`);
+    }
+    const wrong = Object.entries(run.histograms.wrong).sort(([, x], [, y]) => y - x);
+    if (wrong.length > 0) {
+      console.log(
+        `${run.name}: wrong counts (count − members: members) ${JSON.stringify(Object.fromEntries(wrong.slice(0, 12)))}`,
+      );
+    }
+  }
+  return runs;
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 function summarize(values) {
@@ -1209,8 +1568,11 @@ function table(name, results) {
 }
 
 async function main() {
-  if (!existsSync(join(root, 'dist', 'main.js'))) {
-    throw new Error('dist/main.js is missing: npm run bench builds it first');
+  if (!existsSync(join(distDir, 'main.js'))) {
+    throw new Error(`${join(distDir, 'main.js')} is missing: npm run bench builds it first`);
+  }
+  if (compareDist !== null && !existsSync(join(compareDist, 'main.js'))) {
+    throw new Error(`--compare-dist: ${join(compareDist, 'main.js')} is missing`);
   }
   const chosen = [
     ...Object.keys(scenarios),
@@ -1219,6 +1581,7 @@ async function main() {
     'shards',
     'storm',
     'overload',
+    'bigroom',
   ].filter((name) => !only || only.includes(name));
   console.log(
     `Switchboard benchmark${quick ? ' (quick)' : ''}: ${chosen.join(', ')}; ${reps} runs each, alternating; ` +
@@ -1230,7 +1593,9 @@ async function main() {
     date: new Date().toISOString(),
     quick,
     sizes: SIZES,
-    machine: { cores: cpus().length, node: process.version },
+    machine: { cores: cpus().length, node: process.version, loadavg: loadavg() },
+    dist: distDir,
+    compareDist,
     scenarios: {},
   };
   try {
@@ -1253,6 +1618,10 @@ async function main() {
       }
       if (name === 'overload') {
         report.scenarios.overload = await overload(workers, redis);
+        continue;
+      }
+      if (name === 'bigroom') {
+        report.scenarios.bigroom = await bigroom(workers, redis);
         continue;
       }
       const results = { switchboard: [], baseline: [] };

@@ -743,6 +743,275 @@ async function overload({ http, rate, durationMs, prefix, maxInFlight, timeoutMs
   return { ...result, maxLagMs: Math.round(maxLagMs) };
 }
 
+// ---------------------------------------------------------------------------------------------
+// bigroom: thousands of members join one room; each member keeps the room's count from
+// `room.joined` and the presence frames after it, and records when every presence frame of the
+// room was sent (its `ts`, the server's clock) and received
+
+const BIG_ROOM = 'big';
+const BIG_ROOM_FIELD = Buffer.from(`"room":"${BIG_ROOM}"`);
+const FRAME = (type) => Buffer.from(`{"type":"${type}"`);
+const PRESENCE_DIFF = FRAME('presence.diff');
+const PRESENCE_COUNT = FRAME('presence.count');
+const PRESENCE_JOINED = FRAME('presence.joined');
+const PRESENCE_LEFT = FRAME('presence.left');
+const ROOM_MESSAGE = FRAME('room.message');
+const startsWith = (raw, prefix) =>
+  raw.length >= prefix.length && raw.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+
+/** The unsigned integer after the last `key` in `raw` (`"count":`, `"ts":`), or NaN. */
+function numberAfter(raw, key) {
+  const at = raw.lastIndexOf(key);
+  if (at < 0) {
+    return NaN;
+  }
+  let value = NaN;
+  for (let i = at + key.length; i < raw.length && raw[i] >= 48 && raw[i] <= 57; i++) {
+    value = (Number.isNaN(value) ? 0 : value * 10) + raw[i] - 48;
+  }
+  return value;
+}
+
+/**
+ * @typedef {{ socket: WebSocket, user: string, g: number, count: number | null, joinedAt: number,
+ *   presence: number, presenceBytes: number, frames: number, sent: number[], received: number[],
+ *   messageAt: number, joins: Map<string, { dueAt: number, sentAt: number, answeredAt: number, doneAt: number,
+ *   failed: boolean, code?: string }> }} BigMember
+ * @type {{ members: BigMember[], extras: BigMember[] }}
+ */
+let bigGroups = { members: [], extras: [] };
+const nowMs = () => performance.timeOrigin + performance.now();
+/** Joins answered (`room.joined` or an error) since the last `bigJoin` began. */
+let bigAnswered = 0;
+
+/** Lag samples of this worker's loop of at least 20 ms ([at, lag], epoch ms), for bigroom. */
+let bigLags = [];
+let bigLastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const lag = now - bigLastTick - LAG_SAMPLE_MS;
+  bigLastTick = now;
+  if (lag >= 20 && bigLags.length < 100000) {
+    bigLags.push([performance.timeOrigin + now, lag]);
+  }
+}, LAG_SAMPLE_MS).unref();
+
+function onBigFrame(member, raw) {
+  member.frames += 1;
+  if (startsWith(raw, PRESENCE_DIFF) || startsWith(raw, PRESENCE_COUNT)) {
+    if (raw.indexOf(BIG_ROOM_FIELD) >= 0) {
+      bigPresence(member, raw, () => numberAfter(raw, '"count":'));
+    }
+  } else if (startsWith(raw, PRESENCE_JOINED) || startsWith(raw, PRESENCE_LEFT)) {
+    // Today's build: one notice per join or leave, without the count.
+    if (raw.indexOf(BIG_ROOM_FIELD) >= 0) {
+      const step = startsWith(raw, PRESENCE_JOINED) ? 1 : -1;
+      bigPresence(member, raw, (count) => count + step);
+    }
+  } else if (startsWith(raw, ROOM_MESSAGE)) {
+    if (raw.indexOf(BIG_ROOM_FIELD) >= 0 && member.messageAt === 0) {
+      member.messageAt = nowMs();
+    }
+  } else if (raw.indexOf('"type":"room.joined"') >= 0 || raw.indexOf('"type":"error"') >= 0) {
+    const message = JSON.parse(raw.toString());
+    const join = typeof message.id === 'string' ? member.joins.get(message.id.slice(2)) : null;
+    if (join && join.doneAt === 0) {
+      join.doneAt = nowMs();
+      join.answeredAt = message.ts; // the server's clock, when it wrote the answer
+      join.failed = message.type === 'error';
+      join.code = message.data?.code;
+      bigAnswered += 1;
+      if (message.type === 'room.joined' && message.data.room === BIG_ROOM) {
+        member.count = message.data.count;
+        member.joinedAt = join.doneAt;
+      }
+    }
+  }
+}
+
+/** A presence frame of the big room: recorded; it sets the count once `room.joined` came. */
+function bigPresence(member, raw, next) {
+  member.presence += 1;
+  member.presenceBytes += raw.length;
+  member.sent.push(numberAfter(raw, '"ts":'));
+  member.received.push(nowMs());
+  if (member.joinedAt > 0) {
+    member.count = next(member.count);
+  }
+}
+
+/**
+ * Connects this worker's share of a group: `count` members, global indexes `worker`,
+ * `worker + workers`, … (so that consecutive indexes alternate between workers and instances).
+ */
+async function bigConnect({ http, group, count, worker, workers, prefix, concurrency }) {
+  let next = 0;
+  let failed = 0;
+  const retries = {};
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const g = next++ * workers + worker;
+        const member = {
+          socket: null,
+          user: `${prefix}${g}`,
+          g,
+          count: null,
+          joinedAt: 0,
+          presence: 0,
+          presenceBytes: 0,
+          frames: 0,
+          sent: [],
+          received: [],
+          messageAt: 0,
+          joins: new Map(),
+        };
+        // As the SDK would: a refused or failed attempt is tried again, a few times.
+        for (let attempt = 1; member.socket === null; attempt++) {
+          try {
+            member.socket = await stormSocket(await ticket(http, member.user), undefined, 20000);
+            member.socket.on('error', () => undefined);
+            member.socket.on('message', (raw) => onBigFrame(member, raw));
+            bigGroups[group].push(member);
+          } catch (error) {
+            retries[error.message] = (retries[error.message] ?? 0) + 1;
+            if (attempt === 5) {
+              failed += 1;
+              break;
+            }
+            await sleep(error.hintMs ?? 250 * 2 ** attempt);
+          }
+        }
+      }
+    }),
+  );
+  bigGroups[group].sort((x, y) => x.g - y.g);
+  return { failed, retries };
+}
+
+/**
+ * The group's members with a global index below `limit` send `room.join` at `startAt` (epoch ms)
+ * + index × `intervalMs`, into `room`, or with `rooms` into `<room>-<index % rooms>`. Resolves
+ * when every join is answered, or `timeoutMs` after the last was due.
+ */
+async function bigJoin({ group, room, rooms, limit, startAt, intervalMs, timeoutMs }) {
+  const members = bigGroups[group].filter((member) => member.g < limit);
+  const roomOf = (member) => (rooms > 0 ? `${room}-${member.g % rooms}` : room);
+  const deadline = startAt + (members.at(-1)?.g ?? 0) * intervalMs + timeoutMs;
+  let sent = 0;
+  bigAnswered = 0;
+  await new Promise((resolve) => {
+    const tick = setInterval(() => {
+      const now = nowMs();
+      while (sent < members.length && startAt + members[sent].g * intervalMs <= now) {
+        const member = members[sent++];
+        const name = roomOf(member);
+        const dueAt = startAt + member.g * intervalMs;
+        member.joins.set(name, { dueAt, sentAt: nowMs(), answeredAt: 0, doneAt: 0, failed: false });
+        if (member.socket.readyState === WebSocket.OPEN) {
+          member.socket.send(
+            JSON.stringify({ type: 'room.join', id: `j:${name}`, data: { room: name } }),
+          );
+        }
+      }
+      if ((sent === members.length && bigAnswered >= members.length) || now > deadline) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 5);
+  });
+  const joins = members.map((member) => member.joins.get(roomOf(member)));
+  const answered = joins.filter((join) => join.doneAt > 0);
+  return {
+    joined: answered.filter((join) => !join.failed).length,
+    refused: answered.filter((join) => join.failed).length,
+    refusals: answered.reduce((codes, join) => {
+      if (join.failed) {
+        addTo(codes, join.code);
+      }
+      return codes;
+    }, {}),
+    unanswered: joins.length - answered.length,
+    firstSentAt: joins.reduce((first, join) => Math.min(first, join.sentAt), Infinity),
+    lastDoneAt: answered.reduce((last, join) => Math.max(last, join.doneAt), 0),
+    lastAnsweredAt: answered.reduce((last, join) => Math.max(last, join.answeredAt), 0),
+    lastSentAt: joins.reduce((last, join) => Math.max(last, join.sentAt), 0),
+    maxLateMs: joins.reduce((late, join) => Math.max(late, join.sentAt - join.dueAt), 0),
+    latencies: answered.map((join) => join.doneAt - join.sentAt),
+    serverLatencies: answered.map((join) => join.answeredAt - join.sentAt),
+  };
+}
+
+/** The largest number of `times` (sorted) within any window of `windowMs`. */
+function densest(times, windowMs) {
+  let best = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[i] - times[j] >= windowMs) {
+      j += 1;
+    }
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+const addTo = (histogram, key) => (histogram[key] = (histogram[key] ?? 0) + 1);
+
+/**
+ * The group's counts against `expected`, and with `frames`, its presence frames: per member the
+ * most in any `windowMs` by the server's send time (`ts`) and by the receive time (which this
+ * worker's own stalls bunch up), the most in any second, the closest two, and the totals.
+ */
+function bigCheck({ group, expected, windowMs, frames }) {
+  const members = bigGroups[group];
+  const result = {
+    members: members.length,
+    right: 0,
+    unknown: 0,
+    wrong: {},
+    sentPerWindow: {},
+    receivedPerWindow: {},
+    sentPerSecond: {},
+    closestGap: {},
+    moreThanBatches: 0,
+    presence: [],
+    presenceBytes: 0,
+    frames: 0,
+    maxLagMs: Math.round(bigLags.reduce((max, [, lag]) => Math.max(max, lag), 0)),
+  };
+  for (const member of members) {
+    if (member.count === null) {
+      result.unknown += 1;
+    } else if (member.count === expected) {
+      result.right += 1;
+    } else {
+      addTo(result.wrong, member.count - expected);
+    }
+    if (!frames) {
+      continue;
+    }
+    const sent = Float64Array.from(member.sent).sort();
+    const received = Float64Array.from(member.received).sort();
+    addTo(result.sentPerWindow, densest(sent, windowMs));
+    addTo(result.sentPerSecond, densest(sent, 1000));
+    let gap = Infinity;
+    for (let i = 1; i < sent.length; i++) {
+      gap = Math.min(gap, sent[i] - sent[i - 1]);
+    }
+    // The closest two frames came (server ts), in buckets: < 10, < 125, < 200, < 240, < 250 ms.
+    addTo(result.closestGap, [10, 125, 200, 240, 250].find((limit) => gap < limit) ?? '≥ 250');
+    // More frames than batches between the first and the last (a batch's frame may be late by
+    // less than half a batch: its `ts` is taken after the store's answer)?
+    if (sent.length > Math.round((sent.at(-1) - sent[0]) / windowMs) + 1) {
+      result.moreThanBatches += 1;
+    }
+    addTo(result.receivedPerWindow, densest(received, windowMs));
+    result.presence.push(member.presence);
+    result.presenceBytes += member.presenceBytes;
+    result.frames += member.frames;
+  }
+  return result;
+}
+
 process.on('message', async ({ id, cmd, args }) => {
   let result = null;
   if (cmd === 'connect') {
@@ -786,6 +1055,29 @@ process.on('message', async ({ id, cmd, args }) => {
   } else if (cmd === 'overload') {
     maxLagMs = 0;
     result = await overload(args);
+  } else if (cmd === 'bigConnect') {
+    result = await bigConnect(args);
+  } else if (cmd === 'bigJoin') {
+    result = await bigJoin(args);
+  } else if (cmd === 'bigCheck') {
+    result = bigCheck(args);
+  } else if (cmd === 'bigMessage') {
+    bigGroups.members.forEach((member) => (member.messageAt = 0));
+    const sender = bigGroups.members.find((member) => member.g === args.from);
+    sender?.socket.send(
+      JSON.stringify({ type: 'room.message', data: { room: BIG_ROOM, text: args.text } }),
+    );
+    result = { sent: sender !== undefined };
+  } else if (cmd === 'bigDelivered') {
+    const at = bigGroups.members.filter((m) => m.messageAt > 0).map((m) => m.messageAt);
+    result = { delivered: at.length, lastAt: Math.max(0, ...at) };
+  } else if (cmd === 'bigClose') {
+    for (const member of [...bigGroups.members, ...bigGroups.extras]) {
+      member.socket.removeAllListeners('message');
+      member.socket.terminate();
+    }
+    bigGroups = { members: [], extras: [] };
+    bigLags = [];
   } else if (cmd === 'stormClose') {
     stormSockets.forEach((socket) => {
       socket.removeAllListeners('close');
