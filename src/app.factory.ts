@@ -5,6 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import {
   type AppConfig,
   BroadcastApiKeyGuard,
+  ErrorTracker,
   HttpExceptionFilter,
   JSON_BODY_LIMIT_BYTES,
   jsonTooDeep,
@@ -65,8 +66,11 @@ export async function createApp(
   fastify.addHook('onRequest', notFoundBeforeBody);
   fastify.addHook('onRequest', broadcastApiGate(new BroadcastApiKeyGuard(config)));
   registerJsonParser(fastify);
-  // Fastify's own refusals (a body too large or malformed, an unknown route) in the same shape.
-  app.useGlobalFilters(new HttpExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
+  // Fastify's own refusals (a body too large or malformed, an unknown route) in the same shape,
+  // and a route's 500 reported as on Switchboard's own controllers.
+  app.useGlobalFilters(
+    new HttpExceptionFilter(app.get(HttpAdapterHost).httpAdapter, app.get(ErrorTracker)),
+  );
   if (config.devAuth || config.demo) {
     serveDemo(app);
   }

@@ -29,6 +29,7 @@ export { SwitchboardSocket } from './realtime/host/switchboard-socket';
 export { SwitchboardWsExceptionFilter } from './realtime/host/ws-exception.filter';
 export { SwitchboardWsAdapter } from './realtime/handshake/ws.adapter';
 export { SwitchboardHealthIndicator } from './health/switchboard.health';
+export { type ErrorContext, ErrorTracker } from './errors/error-tracker';
 export { ClaimsRoomPolicy, RoomPolicy } from './realtime/rooms/room-policy';
 export type { Session } from './core/session';
 

@@ -17,6 +17,7 @@ import type { Clock } from './config/clock';
 import { ConfigModule } from './config/config.module';
 import { configFromSettings, type SwitchboardSettings } from './config/options';
 import { CoreModule } from './core/core.module';
+import { ErrorTrackingModule } from './errors/error-tracking.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
@@ -125,6 +126,7 @@ export class SwitchboardModule implements NestModule {
       global: true,
       imports: [
         ConfigModule.forRoot(config, hooks.clock, imports),
+        ErrorTrackingModule,
         RedisModule,
         MetricsModule.forRoot({
           registry: hooks.metricsRegistry,

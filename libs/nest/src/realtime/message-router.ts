@@ -28,6 +28,7 @@ import {
 import { validateData } from './messages/validate';
 import { RoomsService } from './rooms/rooms.service';
 import { SessionLifecycle } from './sessions/session-lifecycle';
+import { ErrorTracker } from '../errors/error-tracker';
 import { HostGateways } from './host/host-gateways';
 
 const ENVELOPE_KEYS = new Set(['type', 'id', 'data']);
@@ -60,6 +61,7 @@ export class MessageRouter {
     sessions: SessionLifecycle,
     private readonly metrics: MetricsService,
     private readonly hostGateways: HostGateways,
+    private readonly errors: ErrorTracker,
   ) {
     const routes: { [K in ClientMessageType]: Route<never> } = {
       [ClientMessageType.Ping]: route(PingData, () => ({ type: ServerMessageType.Pong })),
@@ -203,6 +205,13 @@ export class MessageRouter {
         type,
         connectionId: connection.id,
         err: error,
+      });
+      this.errors.capture(error, {
+        component: 'message-router',
+        messageType: type,
+        connectionId: connection.id,
+        userId: connection.session.userId,
+        transport: connection.transport,
       });
       connection.close(CloseCode.InternalError, CloseReason.InternalError);
     }

@@ -58,6 +58,12 @@ export class RedisConnections implements OnApplicationShutdown {
   private readonly upListeners = new Set<() => void>();
   private readonly errorListeners = new Set<(kind: RedisErrorKind) => void>();
   private readonly downListeners = new Set<() => void>();
+  private readonly outageListeners = new Set<(error: RedisOutageError) => void>();
+  /** The current outage was told to the `onOutage` listeners; false again once Redis is up. */
+  private outageTold = false;
+  /** The last connection error since Redis was last up: the cause of an outage. */
+  private lastError: Error | undefined;
+  private closing = false;
   /** When a subscription was last found lost (`subscriptionLost`), until the shards resubscribed. */
   private lostAt: number | null = null;
 
@@ -159,6 +165,14 @@ export class RedisConnections implements OnApplicationShutdown {
     this.downListeners.add(listener);
   }
 
+  /**
+   * Called once per outage, not at every reconnect attempt: when a connection is lost after both
+   * were ready, or when Redis cannot be reached before it ever was (at boot). Not at shutdown.
+   */
+  onOutage(listener: (error: RedisOutageError) => void): void {
+    this.outageListeners.add(listener);
+  }
+
   /** Called with the kind of every failed command (see `failed`). */
   onError(listener: (kind: RedisErrorKind) => void): void {
     this.errorListeners.add(listener);
@@ -189,6 +203,7 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.closing = true;
     clearInterval(this.prober);
     await Promise.all([quit(this.command), quit(this.subscriber)]);
   }
@@ -245,25 +260,43 @@ export class RedisConnections implements OnApplicationShutdown {
         code: error.code,
         error: error.message,
       });
+      this.lastError = error;
+      if (!this.wasUp) {
+        this.outage(`Redis unreachable (the ${role} link): ${error.message}`);
+      }
     });
-    redis.on('ready', () => this.transition());
-    redis.on('close', () => this.transition());
+    redis.on('ready', () => this.transition(role));
+    redis.on('close', () => this.transition(role));
     return redis;
   }
 
-  private transition(): void {
+  private transition(role: 'command' | 'subscriber'): void {
     const up = this.up;
     if (up === this.wasUp) {
       return;
     }
     this.wasUp = up;
     if (up) {
+      this.outageTold = false;
+      this.lastError = undefined;
       this.logger.log({ msg: 'redis up' });
       this.upListeners.forEach((listener) => listener());
     } else {
       this.logger.warn({ msg: 'redis down: shared stores fail closed until it returns' });
       this.downListeners.forEach((listener) => listener());
+      this.outage(
+        `Redis down (the ${role} link was lost): shared stores fail closed until it returns`,
+      );
     }
+  }
+
+  private outage(message: string): void {
+    if (this.closing || this.outageTold) {
+      return;
+    }
+    this.outageTold = true;
+    const error = new RedisOutageError(message, { cause: this.lastError });
+    this.outageListeners.forEach((listener) => listener(error));
   }
 
   /**
@@ -297,6 +330,11 @@ export class RedisConnections implements OnApplicationShutdown {
       clearTimeout(timer);
     }
   }
+}
+
+/** Redis became unreachable; `cause` is the connection's last error, when it reported one. */
+export class RedisOutageError extends Error {
+  override readonly name = 'RedisOutageError';
 }
 
 /** A shard's subscriber link in these states lost its subscriptions until ioredis replaces it. */

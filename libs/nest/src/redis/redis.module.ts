@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../config/clock';
 import { Instance } from '../config/instance';
+import { ErrorTracker } from '../errors/error-tracker';
 import { MetricsService } from '../metrics/metrics.service';
 import { EmbeddedLease } from './embedded-lease';
 import { InstanceLease } from './instance-lease';
@@ -18,8 +19,8 @@ import { RedisConnections } from './redis.connections';
   providers: [
     {
       provide: RedisConnections,
-      inject: [AppConfig, MetricsService],
-      useFactory: (config: AppConfig, metrics: MetricsService) => {
+      inject: [AppConfig, MetricsService, ErrorTracker],
+      useFactory: (config: AppConfig, metrics: MetricsService, errors: ErrorTracker) => {
         if (!config.redisUrl) {
           return null;
         }
@@ -34,6 +35,7 @@ import { RedisConnections } from './redis.connections';
         );
         metrics.bindRedisUp(() => redis.up);
         redis.onError((kind) => metrics.redisError(kind));
+        redis.onOutage((error) => errors.capture(error, { component: 'redis' }));
         return redis;
       },
     },

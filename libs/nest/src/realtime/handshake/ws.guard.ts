@@ -7,6 +7,8 @@ import { TokenError } from '../../auth/token.errors';
 import { bearerToken } from '../../common/bearer';
 import { clientIp } from '../../common/client-ip';
 import { StoreUnavailableError } from '../../common/errors';
+import { ErrorTracker } from '../../errors/error-tracker';
+import { NoopErrorTracker } from '../../errors/noop-error-tracker';
 import { AppConfig } from '../../config/app-config';
 import type { ConnectionOutcome } from '../../metrics/metrics.service';
 import { RateLimiter } from '../../rate-limit/rate-limiter.interface';
@@ -77,6 +79,7 @@ export class WsGuard {
     private readonly auth: AuthService,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
     private readonly lease: Lease,
+    private readonly errors: ErrorTracker = new NoopErrorTracker(),
   ) {}
 
   async check(
@@ -136,6 +139,7 @@ export class WsGuard {
         return { ...reject(503, 'service unavailable', null), retryAfterS: 2 };
       }
       this.logger.error({ msg: 'handshake failed', err: error });
+      this.errors.capture(error, { component: 'handshake', transport });
       return { ...reject(503, 'service unavailable', null), retryAfterS: 2 };
     }
   }

@@ -9,8 +9,9 @@ import type { Connection } from '../../core/connection';
 import { serverFrame } from '../../core/frames';
 import { MAX_JSON_DEPTH } from '../../common/json-depth';
 import { sanitizeJson } from '../../common/sanitize';
+import { ErrorTracker } from '../../errors/error-tracker';
 import { RoomsService } from '../rooms/rooms.service';
-import { type RoomDoor, SwitchboardSocket } from './switchboard-socket';
+import { type HandlerFailures, type RoomDoor, SwitchboardSocket } from './switchboard-socket';
 import { SwitchboardWsExceptionFilter } from './ws-exception.filter';
 
 /** Nest's metadata keys of `@WebSocketGateway()` and `@SubscribeMessage()`. */
@@ -48,7 +49,7 @@ function isWsResponse(value: unknown): value is { event: string; data: unknown }
  * `SwitchboardWsExceptionFilter` is put behind each gateway's own filters.
  */
 @Injectable()
-export class HostGateways implements RoomDoor {
+export class HostGateways implements RoomDoor, HandlerFailures {
   private readonly logger = new Logger('SwitchboardHostGateway');
   /** What the adapter hands Nest for every host gateway: it emits `connection`. */
   readonly server = new EventEmitter();
@@ -60,6 +61,7 @@ export class HostGateways implements RoomDoor {
     discovery: DiscoveryService,
     scanner: MetadataScanner,
     private readonly rooms: RoomsService,
+    private readonly errors: ErrorTracker,
   ) {
     this.server.setMaxListeners(0);
     for (const wrapper of discovery.getProviders()) {
@@ -171,14 +173,34 @@ export class HostGateways implements RoomDoor {
               );
             },
             error: (error: unknown) => {
-              this.logger.error({ msg: 'host message handler failed', type, err: error });
-              socket.error(ErrorCode.InternalError, 'internal error');
+              this.failed(socket, error, type);
               resolve();
             },
             complete: resolve,
           });
         }),
     );
+  }
+
+  /**
+   * `SwitchboardSocket.failed`: a host handler failed on no fault of the client's (a bug). Logged
+   * with its stack, reported, answered with `internal_error`; the socket stays open.
+   */
+  failed(socket: SwitchboardSocket, error: unknown, type: string): void {
+    this.logger.error({
+      msg: 'host message handler failed',
+      type,
+      connectionId: socket.id,
+      err: error,
+    });
+    this.errors.capture(error, {
+      component: 'host-gateway',
+      messageType: type,
+      connectionId: socket.id,
+      userId: socket.user.id,
+      transport: socket.connection.transport,
+    });
+    socket.error(ErrorCode.InternalError, 'internal error');
   }
 
   /** `SwitchboardSocket.join`: the client's own `room.join`, told with `room.joined`. */

@@ -17,6 +17,11 @@ export interface RoomDoor {
   leave(socket: SwitchboardSocket, room: string): Promise<void>;
 }
 
+/** Takes a host handler's failure that is not the client's fault (see `SwitchboardSocket.failed`). */
+export interface HandlerFailures {
+  failed(socket: SwitchboardSocket, error: unknown, type: string): void;
+}
+
 /**
  * An authenticated Switchboard connection, as a host application's gateway sees it: the
  * `@ConnectedSocket()` of its `@SubscribeMessage()` handlers and the argument of its
@@ -31,7 +36,7 @@ export class SwitchboardSocket {
 
   constructor(
     /** @internal */ readonly connection: Connection,
-    private readonly door: RoomDoor,
+    private readonly door: RoomDoor & HandlerFailures,
   ) {}
 
   /** The connection's id (the `welcome`'s `connectionId`). */
@@ -106,6 +111,14 @@ export class SwitchboardSocket {
     const request = SwitchboardSocket.current();
     const id = request?.socket === this ? request.id : undefined;
     this.connection.send(errorFrame(code, message, id, details));
+  }
+
+  /**
+   * @internal What Switchboard's exception filter calls when a handler of message `type` failed
+   * on no fault of the client's: logged, reported, answered with `internal_error`.
+   */
+  failed(error: unknown, type: string): void {
+    this.door.failed(this, error, type);
   }
 
   /** @internal Nest's `handleDisconnect` hook. */

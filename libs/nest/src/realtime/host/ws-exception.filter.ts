@@ -1,4 +1,4 @@
-import { type ArgumentsHost, Catch, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, HttpException, HttpStatus } from '@nestjs/common';
 import type { WsExceptionFilter } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import { ErrorCode } from '@switchboard/protocol';
@@ -30,12 +30,11 @@ const HOST_RETRY_AFTER_MS = 1_000;
  *   other 4xx → `rejected` with `details.status`.
  * - Switchboard's own refusals (e.g. from `socket.join(room)`) keep their code; a store outage is
  *   `unavailable`.
- * - Anything else → `internal_error`, logged with its stack: a bug, not the client's fault.
+ * - Anything else → `internal_error`, logged with its stack and reported to `ErrorTracker`: a
+ *   bug, not the client's fault.
  */
 @Catch()
 export class SwitchboardWsExceptionFilter implements WsExceptionFilter {
-  private readonly logger = new Logger('SwitchboardHostGateway');
-
   catch(exception: unknown, host: ArgumentsHost): void {
     const socket = host.switchToWs().getClient<unknown>();
     if (!(socket instanceof SwitchboardSocket) || exception instanceof ConnectionClosedError) {
@@ -43,12 +42,9 @@ export class SwitchboardWsExceptionFilter implements WsExceptionFilter {
     }
     const { code, message, details } = describe(exception);
     if (code === ErrorCode.InternalError) {
-      this.logger.error({
-        msg: 'host message handler failed',
-        type: host.switchToWs().getPattern(),
-        connectionId: socket.id,
-        err: exception,
-      });
+      // Through the socket: this one filter instance serves every application of the process.
+      socket.failed(exception, host.switchToWs().getPattern());
+      return;
     }
     socket.error(code, message, details);
   }

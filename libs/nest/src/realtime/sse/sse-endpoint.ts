@@ -20,6 +20,7 @@ import { AppConfig } from '../../config/app-config';
 import { Instance } from '../../config/instance';
 import { Connection } from '../../core/connection';
 import { Hub } from '../../core/hub';
+import { ErrorTracker } from '../../errors/error-tracker';
 import { Node } from '../../core/node';
 import { MetricsService } from '../../metrics/metrics.service';
 import { HandshakeObserver } from '../handshake/handshake.observer';
@@ -97,6 +98,7 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly metrics: MetricsService,
     private readonly adapterHost: HttpAdapterHost,
     private readonly unauthenticated: UnauthenticatedConnections,
+    private readonly errors: ErrorTracker,
   ) {
     this.streamPath = config.ws.ssePath;
     this.messagesPath = `${config.ws.ssePath}/messages`;
@@ -165,6 +167,11 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
         const problem = error instanceof HttpProblem ? error : null;
         if (problem === null) {
           this.logger.error({ msg: 'event stream frames failed', err: error });
+          this.errors.capture(error, {
+            component: 'sse',
+            route: `POST ${this.messagesPath}`,
+            transport: 'sse',
+          });
         }
         sendError(res, problem?.status ?? 500, problem?.message ?? 'internal error');
       });
