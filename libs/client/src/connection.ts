@@ -71,7 +71,8 @@ export interface ConnectionEnv {
 }
 
 /**
- * One connection to the server, kept alive: it trades an access token for a ticket, opens a
+ * One connection to the server, kept alive: it trades an access token (or, for a cookie session,
+ * the browser's cookies) for a ticket, opens a
  * transport (a WebSocket, or Server-Sent Events when the WebSocket cannot open), answers every
  * close code as docs/sdk.md says (reconnect with jittered backoff, new ticket, fresh token, wait,
  * or stop), and detects dead links with application pings. What it carries (rooms, positions,
@@ -245,13 +246,12 @@ export class Connection implements Link {
 
   /** A ticket, or null when the client has stopped or scheduled a retry itself. */
   private async fetchTicket(): Promise<Ticket | null> {
+    const cookieSession = this.options.getAccessToken === undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const token = await this.options.getAccessToken({ refresh: this.wantFreshToken });
-      this.wantFreshToken = false;
-      const response = await this.env.fetch(`${this.base}/auth/ws-ticket`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}` },
-      });
+      const response = await this.env.fetch(
+        `${this.base}/auth/ws-ticket`,
+        await this.ticketRequest(),
+      );
       if (response.status === 201) {
         const { ticket, url, expiresIn } = (await response.json()) as TicketResponse;
         this.ticket = {
@@ -261,12 +261,18 @@ export class Connection implements Link {
         };
         return this.ticket;
       }
-      if (response.status === 401 && attempt === 0) {
+      if (response.status === 401 && attempt === 0 && !cookieSession) {
         this.wantFreshToken = true;
         continue;
       }
       if (response.status === 401) {
-        this.stop('signed-out', 'the access token was refused');
+        // A cookie session has no fresh token to ask for: the browser is not signed in.
+        this.stop(
+          'signed-out',
+          cookieSession
+            ? `not signed in: ${await refusalMessage(response)}`
+            : 'the access token was refused',
+        );
         return null;
       }
       if (response.status === 403) {
@@ -285,6 +291,20 @@ export class Connection implements Link {
       return null;
     }
     return null;
+  }
+
+  /**
+   * The ticket request: the access token as a Bearer, or for a cookie session the browser's
+   * cookies (`credentials: 'include'`, so that a page of another origin sends them too and takes
+   * the renewed guest cookie the answer may set).
+   */
+  private async ticketRequest(): Promise<RequestInit> {
+    if (this.options.getAccessToken === undefined) {
+      return { method: 'POST', credentials: 'include' };
+    }
+    const token = await this.options.getAccessToken({ refresh: this.wantFreshToken });
+    this.wantFreshToken = false;
+    return { method: 'POST', headers: { authorization: `Bearer ${token}` } };
   }
 
   private receive(link: Transport, text: string): void {

@@ -1,4 +1,13 @@
 export { Backoff, type BackoffOptions } from './backoff';
+export {
+  GUEST_USER_PREFIX,
+  type GuestSession,
+  isGuest,
+  SessionRequestError,
+  type SessionRequestOptions,
+  signInAsGuest,
+  signOut,
+} from './cookie-sessions';
 export { SwitchboardClient } from './switchboard-client';
 export {
   type BroadcastChannelFactory,

@@ -63,6 +63,10 @@ type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
  * It keeps the members of every room it joined (`members`, `count`, the `presence` event). In a
  * browser, the tabs of one user share one connection (`shareAcrossTabs`), each with this same API.
  *
+ * Without `getAccessToken`, the browser's cookies authenticate it (a cookie session: the server's
+ * `AUTH_COOKIE`, or a guest's from `signInAsGuest`); it then stops `signed-out` at once when the
+ * browser is not signed in.
+ *
  * @example
  * const client = new SwitchboardClient({ url: 'https://rt.example.com', getAccessToken: () => auth.token() });
  * client.onEvent('invoice.paid', (data) => show(data));

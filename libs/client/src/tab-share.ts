@@ -32,16 +32,21 @@ export interface ShareHandler extends LinkHandler {
 /**
  * The lock and channel names of one server URL and user. The user comes from the access token's
  * `sub` (read, not verified: it only keeps two users' tabs apart); a token that is not a JWT
- * shares per URL.
+ * shares per URL. A cookie session shares per URL, apart from the token sessions: every tab sends
+ * the same cookies, so they are one user's (whoever signs in again in one tab does so for all).
  */
 export async function shareName(options: ClientOptions): Promise<string> {
+  const url = options.url.replace(/\/$/, '');
+  if (options.getAccessToken === undefined) {
+    return `switchboard-cookie:${url}`;
+  }
   let user = '';
   try {
     user = subject(await options.getAccessToken({ refresh: false }));
   } catch {
     user = ''; // The token is fetched again to connect, and that failure is reported then.
   }
-  return `switchboard:${options.url.replace(/\/$/, '')}:${user}`;
+  return `switchboard:${url}:${user}`;
 }
 
 function subject(token: string): string {

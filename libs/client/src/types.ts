@@ -45,8 +45,15 @@ export interface ClientOptions {
   /**
    * Returns the access token to trade for a ticket. Called before every ticket; `refresh` is true
    * after the server said the session expired (`4002` or a `401`): return a fresh token then.
+   *
+   * Leave it out for a **cookie session**: the browser's cookies authenticate the ticket request
+   * instead (the server's `AUTH_COOKIE`, a guest's from `signInAsGuest`, or the host
+   * application's own session), sent with `credentials: 'include'` and no `Authorization` header.
+   * A `401` then means the browser is not signed in: the client stops (`signed-out`) at once,
+   * without retrying. The server takes a cookie only from a page of its `ALLOWED_ORIGINS`.
+   * @default none: a cookie session
    */
-  getAccessToken(context: { refresh: boolean }): string | Promise<string>;
+  getAccessToken?(context: { refresh: boolean }): string | Promise<string>;
   /**
    * The WebSocket class: in Node 20, `ws`'s (`import WebSocket from 'ws'`).
    * @default globalThis.WebSocket
