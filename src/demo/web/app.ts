@@ -1,19 +1,25 @@
 import {
+  type ClientOptions,
   type ConnectionState,
+  type GuestSession,
+  isGuest,
   type PresenceChange,
   type ReconnectingInfo,
   type RoomMessage,
   ServerMessageType,
+  signInAsGuest,
+  signOut,
   SwitchboardClient,
   type TypingData,
   type UserInfo,
 } from '@switchboard/client';
 
 /**
- * The demo: sign in by name (dev tokens), join rooms, chat, see who is here (and how many), who
- * came and went, who is typing, and which rooms have unread messages. The sign-in lasts for the
- * browser tab's session. Every piece of user text goes into the page with textContent, never as
- * HTML.
+ * The demo: sign in by name (dev tokens) or continue as a guest (a cookie session), join rooms,
+ * chat, see who is here (and how many), who came and went, who is typing, and which rooms have
+ * unread messages. A dev sign-in lasts for the browser tab's session; a cookie session (a guest's,
+ * or the server's AUTH_COOKIE) for as long as the cookie. Every piece of user text goes into the
+ * page with textContent, never as HTML.
  */
 
 const STATE_LABELS: Record<ConnectionState, string> = {
@@ -40,6 +46,17 @@ const HISTORY_GAP = 'You were away for a while; some messages from meanwhile may
 const SESSION_KEY = 'switchboard-demo-session';
 const TITLE = document.title;
 
+/**
+ * How this server lets the page sign in, as it wrote them on `<body>`: by name with dev tokens,
+ * as a guest, and whether a session cookie may already sign the page in. A page served without
+ * them (an older server) offers the dev sign-in alone.
+ */
+const OFFERS = {
+  devSignIn: document.body.dataset.devSignIn !== 'false',
+  guests: document.body.dataset.guests === 'true',
+  cookieSessions: document.body.dataset.cookieSessions === 'true',
+};
+
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
   if (found === null) {
@@ -63,6 +80,11 @@ const ui = {
   announce: element('announce'),
   signin: element<HTMLFormElement>('signin'),
   signinSubmit: element<HTMLButtonElement>('signin-submit'),
+  guestSubmit: element<HTMLButtonElement>('guest-submit'),
+  devNote: element('dev-note'),
+  guestNote: element('guest-note'),
+  cookieNote: element('cookie-note'),
+  nameField: element('name-field'),
   name: element<HTMLInputElement>('name'),
   chat: element('chat'),
   rooms: element('rooms'),
@@ -106,8 +128,15 @@ interface RoomView {
   typing: Map<string, { name: string; timer: number }>;
 }
 
-/** What the tab keeps in sessionStorage: the user, the rooms they were in, the one open. */
+/**
+ * How the tab signed in: `token`, by name with dev tokens (the page holds the token); `cookie`,
+ * with the browser's session cookie (a guest's, or the server's AUTH_COOKIE; the page holds none).
+ */
+type SessionKind = 'token' | 'cookie';
+
+/** What the tab keeps in sessionStorage: the user, how they signed in, their rooms, the one open. */
 interface SavedSession {
+  kind: SessionKind;
   user: UserInfo;
   rooms: string[];
   current: string;
@@ -124,7 +153,9 @@ interface ConnectionInfo {
 }
 
 let client: SwitchboardClient | null = null;
+/** Who is signed in; null while signed out, and while a cookie session is being tried. */
 let me: UserInfo | null = null;
+let sessionKind: SessionKind = 'token';
 let current = '';
 let lastTypingSent = 0;
 /** Counts the reconnect line down each second while the client waits to try again. */
@@ -183,6 +214,7 @@ function savedSession(): SavedSession | undefined {
     const user = saved?.user;
     if (typeof user?.id === 'string' && typeof user.name === 'string') {
       return {
+        kind: saved?.kind === 'cookie' ? 'cookie' : 'token',
         user: { id: user.id, name: user.name },
         rooms: Array.isArray(saved?.rooms)
           ? saved.rooms.filter((room): room is string => typeof room === 'string')
@@ -199,30 +231,50 @@ function savedSession(): SavedSession | undefined {
 
 function saveSession(): void {
   if (me && client) {
-    const saved: SavedSession = { user: me, rooms: client.joinedRooms, current };
+    const saved: SavedSession = { kind: sessionKind, user: me, rooms: client.joinedRooms, current };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(saved));
   }
 }
 
+// The sign-in form offers what this server does: the dev sign-in, "Continue as guest", both, or
+// (a server that signs its users in elsewhere, with AUTH_COOKIE) neither.
+ui.devNote.hidden = !OFFERS.devSignIn;
+ui.signinSubmit.hidden = !OFFERS.devSignIn;
+ui.guestNote.hidden = !OFFERS.guests;
+ui.guestSubmit.hidden = !OFFERS.guests;
+ui.guestSubmit.classList.toggle('secondary', OFFERS.devSignIn);
+ui.nameField.hidden = !OFFERS.devSignIn && !OFFERS.guests;
+ui.cookieNote.hidden = !ui.nameField.hidden;
+
 ui.signin.addEventListener('submit', (event) => {
   event.preventDefault();
   const name = ui.name.value.trim();
-  if (name) {
+  if (!name) {
+    return;
+  }
+  if (OFFERS.guests && (event.submitter === ui.guestSubmit || !OFFERS.devSignIn)) {
+    void continueAsGuest(name);
+  } else if (OFFERS.devSignIn) {
     void signIn({ id: userIdFor(name), name });
   }
 });
 
-// A reload signs the tab in again as whoever it was, in the rooms it had open.
+// A reload signs the tab in again as whoever it was, in the rooms it had open: with a dev token
+// by the saved name, else with the browser's session cookie if it has one.
 const resumed = savedSession();
-if (resumed) {
+if (resumed?.kind === 'token') {
   ui.name.value = resumed.user.name;
   void signIn(resumed.user, resumed);
+} else if (OFFERS.cookieSessions) {
+  tryCookieSession(resumed);
+} else if (resumed) {
+  sessionStorage.removeItem(SESSION_KEY);
 }
 
 async function signIn(user: UserInfo, resume?: SavedSession): Promise<void> {
   // A returning tab goes straight to the conversation, without showing the form first.
   ui.signin.hidden = resume !== undefined;
-  ui.signinSubmit.disabled = true;
+  setSigningIn(true);
   let token: string;
   try {
     token = await devToken(user);
@@ -232,60 +284,177 @@ async function signIn(user: UserInfo, resume?: SavedSession): Promise<void> {
     showBanner(resume ? `Could not sign you in again as ${user.name}: ${reason}` : reason);
     return;
   } finally {
-    ui.signinSubmit.disabled = false;
+    setSigningIn(false);
   }
-  me = user;
-  restoring = resume;
-  ui.who.textContent = `${user.name} (${user.id})`;
-  ui.signin.hidden = true;
-  ui.chat.hidden = false;
-  ui.signout.hidden = false;
-  hideBanner();
+  startClient('token', user, resume, async ({ refresh }) =>
+    refresh ? (token = await devToken(user)) : token,
+  );
+}
 
-  client = new SwitchboardClient({
-    url: location.origin,
-    getAccessToken: async ({ refresh }) => (refresh ? (token = await devToken(user)) : token),
+/** "Continue as guest": the server sets the guest's cookie, and the client connects with it. */
+async function continueAsGuest(name: string): Promise<void> {
+  setSigningIn(true);
+  let guest: GuestSession;
+  try {
+    guest = await signInAsGuest({ url: location.origin, name });
+  } catch (error) {
+    showBanner(`Could not continue as a guest: ${(error as Error).message}`);
+    return;
+  } finally {
+    setSigningIn(false);
+  }
+  startClient('cookie', { id: guest.userId, name: guest.name });
+}
+
+/**
+ * Signs the tab in with the browser's session cookie, if it holds one: the client asks for a
+ * ticket with it, and the welcome says who the cookie is. Until then the page shows the sign-in
+ * form (nothing, for a tab that had a cookie session before a reload); a `401` means there is no
+ * session, and the form stays.
+ */
+function tryCookieSession(resume?: SavedSession): void {
+  ui.signin.hidden = resume !== undefined;
+  startClient('cookie', null, resume);
+}
+
+function setSigningIn(busy: boolean): void {
+  ui.signinSubmit.disabled = busy;
+  ui.guestSubmit.disabled = busy;
+}
+
+/**
+ * Connects as `user` (for a cookie session, null until the welcome names the user), replacing
+ * any client still trying a cookie session.
+ */
+function startClient(
+  kind: SessionKind,
+  user: UserInfo | null,
+  resume?: SavedSession,
+  getAccessToken?: ClientOptions['getAccessToken'],
+): void {
+  dropClient();
+  sessionKind = kind;
+  restoring = resume;
+  const started = new SwitchboardClient(
+    getAccessToken ? { url: location.origin, getAccessToken } : { url: location.origin },
+  );
+  client = started;
+  listen(started);
+  if (user) {
+    signedIn(user);
+    ui.text.focus();
+  }
+  started.connect();
+}
+
+/**
+ * The client's events. Each handler first checks that its client is still the page's: one
+ * replaced (a sign-out, or a cookie session tried and given up) says nothing more. While a cookie
+ * session is only being tried (`me` is null), the page shows nothing of it but its outcome.
+ */
+function listen(target: SwitchboardClient): void {
+  const ours = () => client === target;
+  const shown = () => ours() && me !== null;
+  target.on('state', (state) => {
+    if (shown()) {
+      renderState(state);
+      renderConnection();
+    }
   });
-  saveSession();
-  client.on('state', (state) => {
-    renderState(state);
-    renderConnection();
+  const connectionChanged = () => {
+    if (shown()) {
+      renderConnection();
+    }
+  };
+  subscribeIfSupported(target, 'transport', connectionChanged);
+  subscribeIfSupported(target, 'role', connectionChanged);
+  target.on('reconnecting', (info) => {
+    if (shown()) {
+      showReconnect(info);
+    }
   });
-  subscribeIfSupported(client, 'transport', renderConnection);
-  subscribeIfSupported(client, 'role', renderConnection);
-  client.on('reconnecting', showReconnect);
-  client.on('welcome', () => {
+  target.on('welcome', (welcome) => {
+    if (!ours()) {
+      return;
+    }
+    if (me === null) {
+      signedIn(welcome.user);
+      renderState(target.state);
+      renderConnection();
+    }
     hideBanner();
-    if (client?.joinedRooms.length === 0) {
+    if (target.joinedRooms.length === 0) {
       const wanted = restoring;
       restoring = undefined;
       void enterRooms(wanted?.rooms.length ? wanted.rooms : ['lobby'], wanted?.current ?? '');
     }
   });
-  client.on('stopped', ({ state, message }) => {
-    if (state === 'replaced') {
+  target.on('stopped', ({ state, message }) => {
+    if (!ours()) {
+      return;
+    }
+    if (me === null) {
+      // The cookie session did not open: no cookie, or one the server no longer honours.
+      const wasSignedIn = restoring !== undefined;
+      dropClient();
+      signedOut();
+      if (wasSignedIn && state !== 'signed-out') {
+        showBanner(`Could not sign you in again: ${message}`);
+      }
+    } else if (state === 'replaced') {
       showBanner('This account was opened in another tab or window, so this one stopped.', true);
     } else if (state === 'signed-out') {
-      sessionStorage.removeItem(SESSION_KEY);
+      dropClient();
+      signedOut();
       showBanner('You were signed out.');
     } else {
       showBanner(`Disconnected: ${message}`);
     }
   });
-  client.on('error', (error) => showBanner(`${error.code}: ${error.message}`));
+  target.on('error', (error) => {
+    if (ours()) {
+      showBanner(`${error.code}: ${error.message}`);
+    }
+  });
   // A `recovered` needs nothing: the missed messages follow as live ones.
-  client.on('reset', ({ room }) => {
-    if (room !== undefined) {
+  target.on('reset', ({ room }) => {
+    if (ours() && room !== undefined) {
       historyReset(room);
     }
   });
-  client.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message, frame) => {
-    received(message, frame.ts);
+  target.onEvent<RoomMessage>(ServerMessageType.RoomMessage, (message, frame) => {
+    if (ours()) {
+      received(message, frame.ts);
+    }
   });
-  client.on('presence', presenceChanged);
-  client.on('typing', typed);
-  client.connect();
-  ui.text.focus();
+  target.on('presence', (change) => {
+    if (ours()) {
+      presenceChanged(change);
+    }
+  });
+  target.on('typing', (typing) => {
+    if (ours()) {
+      typed(typing);
+    }
+  });
+}
+
+/** Shows the conversation as `user`. */
+function signedIn(user: UserInfo): void {
+  me = user;
+  ui.who.textContent = isGuest(user.id) ? `${user.name} (guest)` : `${user.name} (${user.id})`;
+  ui.signin.hidden = true;
+  ui.chat.hidden = false;
+  ui.signout.hidden = false;
+  hideBanner();
+  saveSession();
+}
+
+/** Closes the page's client, if any, without a word from it. */
+function dropClient(): void {
+  const dropped = client;
+  client = null;
+  dropped?.close();
 }
 
 /**
@@ -322,7 +491,7 @@ function received(message: RoomMessage, ts: number): void {
   }
   renderTyping();
   if (!mine) {
-    announce(`${message.from.name}: ${message.text}`);
+    announce(`${nameOf(message.from)}: ${message.text}`);
     if (document.hidden) {
       unseen += 1;
       renderTitle();
@@ -398,7 +567,7 @@ function presenceChanged({ room, members, count, snapshot, joined, left }: Prese
     const ts = Date.now();
     for (const user of joined) {
       if (user.id !== me?.id && !shown.listed.has(user.id)) {
-        addLine(room, { kind: 'notice', text: `${user.name} joined`, ts });
+        addLine(room, { kind: 'notice', text: `${nameOf(user)} joined`, ts });
       }
     }
     for (const id of left) {
@@ -408,7 +577,7 @@ function presenceChanged({ room, members, count, snapshot, joined, left }: Prese
       }
     }
   }
-  shown.listed = new Map(listedMembers(room).map((member) => [member.id, member.name]));
+  shown.listed = new Map(listedMembers(room).map((member) => [member.id, nameOf(member)]));
   if (room === current) {
     renderMembers();
   }
@@ -422,7 +591,7 @@ function typed({ room, users }: TypingData): void {
   for (const user of users) {
     stopTyping(room, user.id);
     view(room).typing.set(user.id, {
-      name: user.name,
+      name: nameOf(user),
       timer: window.setTimeout(() => {
         view(room).typing.delete(user.id);
         renderTyping();
@@ -445,9 +614,20 @@ function stopTyping(room: string, userId: string): void {
 }
 
 ui.signout.addEventListener('click', () => {
+  const kind = sessionKind;
+  dropClient();
+  signedOut();
+  if (kind === 'cookie') {
+    // Revokes the session on the server (its other tabs sign out too) and clears a guest's cookie.
+    signOut({ url: location.origin }).catch((error: unknown) =>
+      showBanner(`Could not sign out on the server: ${(error as Error).message}`),
+    );
+  }
+});
+
+/** Back to the sign-in form, with nothing of the last session left on the page. */
+function signedOut(): void {
   sessionStorage.removeItem(SESSION_KEY);
-  client?.close();
-  client = null;
   me = null;
   restoring = undefined;
   for (const shown of rooms.values()) {
@@ -470,7 +650,7 @@ ui.signout.addEventListener('click', () => {
   renderConnection();
   renderTitle();
   ui.name.focus();
-});
+}
 
 ui.retryNow.addEventListener('click', () => {
   client?.retryNow();
@@ -609,7 +789,7 @@ async function loadMoreMembers(room: string): Promise<void> {
     const known = new Set(listedMembers(room).map((member) => member.id));
     shown.more.push(...page.members.filter((member) => !known.has(member.id)));
     shown.next = page.next;
-    shown.listed = new Map(listedMembers(room).map((member) => [member.id, member.name]));
+    shown.listed = new Map(listedMembers(room).map((member) => [member.id, nameOf(member)]));
   } catch (error) {
     showBanner(`Could not list the members of ${room}: ${(error as Error).message}`);
   } finally {
@@ -831,7 +1011,7 @@ function messageElement({ message, ts }: MessageLine, continued: boolean): HTMLL
   bubble.className = 'bubble';
   const from = document.createElement('span');
   from.className = 'from';
-  from.textContent = mine ? 'You' : message.from.name;
+  from.textContent = mine ? 'You' : nameOf(message.from);
   from.classList.add(mine || continued ? 'visually-hidden' : hue);
   const text = document.createElement('span');
   text.className = 'text';
@@ -890,6 +1070,11 @@ function hueOf(id: string): number {
   return hash % HUES;
 }
 
+/** A user as the page names them to others: "Ada (guest)" for a guest (an `anon:` id), else the name. */
+function nameOf(user: UserInfo): string {
+  return isGuest(user.id) ? `${user.name} (guest)` : user.name;
+}
+
 /** "Grace Hopper" → "GH"; "bob" → "B". */
 function initials(name: string): string {
   return name
@@ -915,7 +1100,9 @@ function renderMembers(): void {
     ...listed.map((member) => {
       const item = document.createElement('li');
       item.dataset.userId = member.id;
-      item.textContent = member.id === me?.id ? `${member.name} (you)` : member.name;
+      const marks = [isGuest(member.id) ? 'guest' : '', member.id === me?.id ? 'you' : ''];
+      const said = marks.filter((mark) => mark !== '');
+      item.textContent = said.length > 0 ? `${member.name} (${said.join(', ')})` : member.name;
       return item;
     }),
   );
