@@ -1,4 +1,5 @@
-// npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery,storm,overload,bigroom]
+// npm run bench [-- --quick] [-- --only connect,fanout,churn,recovery,storm,overload,bigroom,scale]
+//   (scale, bench/scale.mjs, runs in --quick or when named: at full size it takes about 35 minutes)
 //   [-- --reps 3] [-- --storm-clients N] [-- --storm-mode patient|impatient|both]
 //   [-- --clients N] [-- --profile DIR] (the recovery scenario's size; CPU profiles of Switchboard)
 //   [-- --env HISTORY_SIZE=0] (extra configuration for Switchboard, repeatable)
@@ -22,6 +23,7 @@ import { cpus, getPriority, loadavg, setPriority, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedisCluster } from './redis-cluster.mjs';
+import { scale } from './scale.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -1582,7 +1584,8 @@ async function main() {
     'storm',
     'overload',
     'bigroom',
-  ].filter((name) => !only || only.includes(name));
+    'scale',
+  ].filter((name) => (only ? only.includes(name) : name !== 'scale' || quick));
   console.log(
     `Switchboard benchmark${quick ? ' (quick)' : ''}: ${chosen.join(', ')}; ${reps} runs each, alternating; ` +
       `${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
@@ -1622,6 +1625,10 @@ async function main() {
       }
       if (name === 'bigroom') {
         report.scenarios.bigroom = await bigroom(workers, redis);
+        continue;
+      }
+      if (name === 'scale') {
+        report.scenarios.scale = await scale({ quick, dist: distDir });
         continue;
       }
       const results = { switchboard: [], baseline: [] };
