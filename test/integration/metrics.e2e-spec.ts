@@ -101,7 +101,8 @@ describe('Prometheus metrics (docs/operations.md, Metrics)', () => {
     bob.socket.close(1000);
     await Promise.all([within(alice.closed, 'alice close'), within(bob.closed, 'bob close')]);
     await waitUntil(
-      async () => (await scrapeNow()).get('ws_connections_active{transport="websocket"}') === 0,
+      async () =>
+        (await scrapeNow()).get('ws_connections_active{kind="user",transport="websocket"}') === 0,
       'no active sockets',
     );
 

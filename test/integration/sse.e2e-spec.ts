@@ -49,7 +49,7 @@ describe('Server-Sent Events on one instance', () => {
     expect(await client.nextOfType('pong')).toMatchObject({ id: 'p1' });
     expect(client.posts).toEqual([{ status: 202, body: '{"accepted":1}' }]);
     const samples = await scrape(app.http);
-    expect(samples.get('ws_connections_active{transport="sse"}')).toBe(1);
+    expect(samples.get('ws_connections_active{kind="user",transport="sse"}')).toBe(1);
     expect(samples.get('ws_connections_total{outcome="accepted",transport="sse"}')).toBe(1);
     // A batch of frames in one POST, handled in order.
     const answer = await client.post(

@@ -1,5 +1,7 @@
 import { Clock } from '../../libs/nest/src/config/clock';
 import { AuthService } from '../../libs/nest/src/auth/auth.service';
+import { AnonymousIdentities } from '../../libs/nest/src/auth/anonymous-identities';
+import { CookieSessions, NO_HOST_SESSIONS } from '../../libs/nest/src/auth/cookie-sessions';
 import { MemoryRevocationStore } from '../../libs/nest/src/auth/memory-revocation.store';
 import { Revocations } from '../../libs/nest/src/auth/revocations.service';
 import { JwtService } from '@nestjs/jwt';
@@ -83,6 +85,8 @@ export function unitKit(env: Record<string, string> = {}) {
   const limiter = new MemoryRateLimiter();
   const ticketStore = new MemoryTicketStore(clock);
   const tickets = new TicketsService(ticketStore, config, metrics, lease);
+  const anonymous = new AnonymousIdentities(config, clock);
+  const cookies = new CookieSessions(config, auth, anonymous, clock, NO_HOST_SESSIONS);
   let seq = 0;
 
   /** A connection of `userId` on a fake socket, held by the hub (as the gateway adds it). */
@@ -131,6 +135,8 @@ export function unitKit(env: Record<string, string> = {}) {
     jwt,
     limiter,
     tickets,
+    anonymous,
+    cookies,
     connect,
     async init(): Promise<void> {
       await node.onModuleInit();

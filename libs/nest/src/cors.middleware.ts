@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, type NestMiddleware } from '@nestjs/common';
 import { AppConfig } from './config/app-config';
+import { CookieSessions } from './auth/cookie-sessions';
 
 /** How long a browser may cache a preflight's answer, in seconds. */
 const PREFLIGHT_MAX_AGE_S = 600;
@@ -14,9 +15,12 @@ const PREFLIGHT_MAX_AGE_S = 600;
 @Injectable()
 export class CorsMiddleware implements NestMiddleware {
   private readonly origins: ReadonlySet<string>;
+  /** Cookie sessions are on: a page's `credentials: 'include'` requests may read the answers. */
+  private readonly credentials: boolean;
 
-  constructor(config: AppConfig) {
+  constructor(config: AppConfig, cookies: CookieSessions) {
     this.origins = config.allowedOrigins;
+    this.credentials = cookies.enabled;
   }
 
   use(request: IncomingMessage, response: ServerResponse, next: () => void): void {
@@ -27,6 +31,9 @@ export class CorsMiddleware implements NestMiddleware {
       return;
     }
     response.setHeader('Access-Control-Allow-Origin', origin);
+    if (this.credentials) {
+      response.setHeader('Access-Control-Allow-Credentials', 'true');
+    }
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
       response.setHeader('Access-Control-Allow-Methods', 'GET,POST');
       response.setHeader('Access-Control-Allow-Headers', 'Authorization,Content-Type');

@@ -32,6 +32,7 @@ export { SwitchboardHealthIndicator } from './health/switchboard.health';
 export { type ErrorContext, ErrorTracker } from './errors/error-tracker';
 export { ClaimsRoomPolicy, RoomPolicy } from './realtime/rooms/room-policy';
 export type { Session } from './core/session';
+export type { Authenticate, HostSession } from './auth/cookie-sessions';
 
 // What the standalone server (and its tests) build on; not needed by a host application.
 export { AppConfig } from './config/app-config';

@@ -10,12 +10,14 @@ import {
 } from '@nestjs/common';
 import type { Registry } from 'prom-client';
 import { AuthModule } from './auth/auth.module';
+import { type Authenticate, HOST_AUTHENTICATE, NO_HOST_SESSIONS } from './auth/cookie-sessions';
 import { BroadcastModule } from './broadcast/broadcast.module';
 import { CorsMiddleware } from './cors.middleware';
 import { AppConfig } from './config/app-config';
 import type { Clock } from './config/clock';
 import { ConfigModule } from './config/config.module';
 import { configFromSettings, type SwitchboardSettings } from './config/options';
+import { ConfigError } from './config/config.error';
 import { CoreModule } from './core/core.module';
 import { ErrorTrackingModule } from './errors/error-tracking.module';
 import { HealthModule } from './health/health.module';
@@ -40,6 +42,12 @@ export interface SwitchboardHooks {
    * registry and `SwitchboardHealthIndicator`. @default both
    */
   routes?: { metrics?: boolean; health?: boolean };
+  /**
+   * The host's own sessions (express-session, passport, its cookies): asked for the user of a
+   * ticket request or an upgrade that carries no ticket and no Bearer token, only from a page of
+   * `allowedOrigins` (docs/nest.md, Your own sessions). Instead of `authCookie`.
+   */
+  authenticate?: Authenticate;
 }
 
 /** `SwitchboardModule.forRoot`'s argument: the settings (docs/configuration.md) and the hooks. */
@@ -54,11 +62,22 @@ export interface SwitchboardModuleAsyncOptions extends SwitchboardHooks {
   useFactory: (...args: any[]) => SwitchboardSettings | Promise<SwitchboardSettings>;
 }
 
+/** One way to read a browser's session cookie: the token in `authCookie`, or the host's hook. */
+function assertOneCookieSession(config: AppConfig, hooks: SwitchboardHooks): void {
+  if (hooks.authenticate !== undefined && config.authCookie !== undefined) {
+    throw new ConfigError(
+      'authenticate',
+      'cannot be combined with authCookie: give the hook, or the cookie that holds the access token',
+    );
+  }
+}
+
 /** Switchboard's routes, for its CORS (a host's own routes keep the host's). */
 const ROUTES = [
   { path: 'auth/ws-ticket', method: RequestMethod.ALL },
   { path: 'auth/dev-token', method: RequestMethod.ALL },
   { path: 'auth/logout', method: RequestMethod.ALL },
+  { path: 'auth/anonymous', method: RequestMethod.ALL },
   { path: 'api/broadcast', method: RequestMethod.ALL },
 ];
 
@@ -67,6 +86,7 @@ const HOOK_KEYS: ReadonlySet<string> = new Set([
   'clock',
   'metricsRegistry',
   'routes',
+  'authenticate',
 ]);
 
 /**
@@ -92,8 +112,11 @@ export class SwitchboardModule implements NestModule {
     const config: FactoryProvider<AppConfig> = {
       provide: AppConfig,
       inject: options.inject ?? [],
-      useFactory: async (...args: unknown[]) =>
-        configFromSettings(await options.useFactory(...args)),
+      useFactory: async (...args: unknown[]) => {
+        const config = configFromSettings(await options.useFactory(...args));
+        assertOneCookieSession(config, options);
+        return config;
+      },
     };
     return SwitchboardModule.build(
       config,
@@ -108,6 +131,7 @@ export class SwitchboardModule implements NestModule {
    * with internal timings changed).
    */
   static forConfig(config: AppConfig, hooks: SwitchboardHooks = {}): DynamicModule {
+    assertOneCookieSession(config, hooks);
     return SwitchboardModule.build(config, hooks, {
       broadcastApi: config.broadcastApiKey !== undefined,
       adminApi: config.adminToken !== undefined,
@@ -140,8 +164,11 @@ export class SwitchboardModule implements NestModule {
         RealtimeModule.forRoot({ roomPolicy: hooks.roomPolicy, adminApi }),
         HealthModule.forRoot({ routes: hooks.routes?.health ?? true }),
       ],
-      providers: [CorsMiddleware],
-      exports: [BroadcastModule, HealthModule, RealtimeModule, MetricsModule],
+      providers: [
+        CorsMiddleware,
+        { provide: HOST_AUTHENTICATE, useValue: hooks.authenticate ?? NO_HOST_SESSIONS },
+      ],
+      exports: [BroadcastModule, HealthModule, RealtimeModule, MetricsModule, HOST_AUTHENTICATE],
     };
   }
 

@@ -250,3 +250,18 @@ export interface DevTokenResponse {
   tokenType: 'Bearer';
   expiresIn: number;
 }
+
+/**
+ * `POST /auth/anonymous`'s answer (with `ANONYMOUS=true`); the identity itself travels in the
+ * HttpOnly `switchboard_anon` cookie it sets.
+ */
+export interface AnonymousResponse {
+  /** `anon:` and a random id. */
+  userId: string;
+  name: string;
+  /** Seconds the identity lives unused; each ticket renews it. */
+  expiresIn: number;
+}
+
+/** An anonymous visitor's user id starts with this. */
+export const ANONYMOUS_USER_PREFIX = 'anon:';

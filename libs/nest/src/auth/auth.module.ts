@@ -5,7 +5,9 @@ import { storeProvider } from '../redis/redis.module';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { DevTokenService } from './dev-token.service';
-import { JwtAuthGuard } from './jwt-auth.guard';
+import { SessionGuard } from './session.guard';
+import { AnonymousIdentities } from './anonymous-identities';
+import { CookieSessions } from './cookie-sessions';
 import { MemoryRevocationStore } from './memory-revocation.store';
 import { RedisRevocationStore } from './redis-revocation.store';
 import { RevocationStore } from './revocation-store.interface';
@@ -20,13 +22,15 @@ import { jwtModuleOptions, TokenVerifier } from './token-verifier.service';
     Revocations,
     AuthService,
     DevTokenService,
-    JwtAuthGuard,
+    SessionGuard,
+    AnonymousIdentities,
+    CookieSessions,
     storeProvider<RevocationStore>(
       RevocationStore,
       () => new MemoryRevocationStore(),
       (redis) => new RedisRevocationStore(redis),
     ),
   ],
-  exports: [AuthService, JwtAuthGuard],
+  exports: [AuthService, SessionGuard, AnonymousIdentities, CookieSessions],
 })
 export class AuthModule {}

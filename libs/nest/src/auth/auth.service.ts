@@ -10,6 +10,7 @@ import { MAX_TOKEN_LIFETIME_S, TokenVerifier } from './token-verifier.service';
 @Injectable()
 export class AuthService {
   private readonly graceMs: number;
+  private readonly anonymousTtlMs: number;
 
   constructor(
     private readonly verifier: TokenVerifier,
@@ -18,6 +19,7 @@ export class AuthService {
     config: AppConfig,
   ) {
     this.graceMs = config.jwt.clockToleranceS * 1000;
+    this.anonymousTtlMs = config.anonymous.ttlS * 1000;
   }
 
   /** Checks the token alone: signature, algorithm and claims. @throws TokenError */
@@ -62,8 +64,14 @@ export class AuthService {
   /** Revokes the session everywhere until its token would have expired anyway. */
   async revoke(session: Session): Promise<void> {
     // Verified tokens expire within MAX_TOKEN_LIFETIME_S; the cap keeps any TTL one Redis accepts.
+    // An anonymous identity is renewed on use: a cookie renewed before the logout lives until
+    // ANONYMOUS_TTL_S from now at the latest.
+    const until = Math.max(
+      this.deadline(session),
+      session.anonymous === true ? this.clock.now() + this.anonymousTtlMs + this.graceMs : 0,
+    );
     const ttlMs = Math.min(
-      Math.max(1000, this.deadline(session) - this.clock.now()),
+      Math.max(1000, until - this.clock.now()),
       (MAX_TOKEN_LIFETIME_S + this.graceMs / 1000) * 1000,
     );
     await this.revocations.revoke(session.sessionId, ttlMs);

@@ -11,6 +11,7 @@ import { sha256 } from '../common/sha256';
 import type { Session } from '../core/session';
 import { TokenError } from './token.errors';
 import { verifyHs256 } from './hs256';
+import { ANONYMOUS_PREFIX } from './anonymous-identities';
 
 /**
  * A token whose `exp` is further ahead than this is refused: no access token lives a year, and a
@@ -249,6 +250,12 @@ function sessionFromPayload(payload: Record<string, unknown>, hash: string, now:
   }
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {
     throw new TokenError('invalid', 'access token rejected: sub must be a non-empty string');
+  }
+  if (sub.startsWith(ANONYMOUS_PREFIX)) {
+    throw new TokenError(
+      'invalid',
+      `access token rejected: sub must not start with ${ANONYMOUS_PREFIX} (anonymous visitors' ids)`,
+    );
   }
   const name = [payload.name, payload.preferred_username].find(
     (value): value is string => typeof value === 'string' && value.length > 0,

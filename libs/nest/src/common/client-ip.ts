@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 
 /**
  * The client's IP. Behind a trusted proxy it is the last hop of `X-Forwarded-For` (the address
@@ -22,4 +23,21 @@ export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
  */
 export function nodeRequest(request: object): IncomingMessage {
   return ((request as { raw?: IncomingMessage }).raw ?? request) as IncomingMessage;
+}
+
+/**
+ * Whether the client reached this server over HTTPS: the request came over TLS, or a trusted
+ * proxy says so (`X-Forwarded-Proto`, its first value).
+ */
+export function reachedOverHttps(request: object, trustProxy: boolean): boolean {
+  const req = nodeRequest(request);
+  const forwarded = trustProxy
+    ? String(req.headers['x-forwarded-proto'] ?? '')
+        .split(',')[0]
+        .trim()
+    : '';
+  return (
+    forwarded === 'https' ||
+    (forwarded === '' && (req.socket as Partial<TLSSocket>).encrypted === true)
+  );
 }

@@ -38,6 +38,15 @@ export class AppConfig {
     clockToleranceS: number;
   };
   devAuth!: boolean;
+  /**
+   * `AUTH_COOKIE`: the ticket route and the upgrade also take the access token from this cookie
+   * (only with an allowed `Origin`: docs/protocol.md, Cookies).
+   */
+  authCookie!: string | undefined;
+  /** Anonymous visitors (`ANONYMOUS=true`): `POST /auth/anonymous` and its signed cookie. */
+  anonymous!: AnonymousConfig;
+  /** `SENTRY_DSN`: errors go to Sentry; unset, nothing of Sentry is loaded. */
+  sentryDsn!: string | undefined;
   demo!: boolean;
   allowedOrigins!: ReadonlySet<string>;
   ticketTtlS!: number;
@@ -101,6 +110,31 @@ export class AppConfig {
   logLevel!: LevelWithSilent;
   /** Internal intervals, not read from the environment: defaults in `DEFAULT_TIMINGS`. */
   timings!: Timings;
+}
+
+/** The messages per `WS_MESSAGE_WINDOW_MS` a session's connections may send. */
+export function messagesPerWindowOf(config: AppConfig, session: { anonymous?: true }): number {
+  return session.anonymous === true
+    ? config.anonymous.messagesPerWindow
+    : config.ws.messagesPerWindow;
+}
+
+/** The anonymous cookie's name: `__Host-` would forbid it on http:// development servers. */
+export const ANONYMOUS_COOKIE = 'switchboard_anon';
+
+export interface AnonymousConfig {
+  enabled: boolean;
+  /** How long an anonymous identity lives unused; every use renews it. */
+  ttlS: number;
+  /** Glob patterns of the rooms an anonymous visitor may join (none by default). */
+  rooms: readonly string[];
+  /** Messages per `WS_MESSAGE_WINDOW_MS` for an anonymous connection. */
+  messagesPerWindow: number;
+  /**
+   * What signs the cookie: `ANONYMOUS_SECRET`, else a key derived from `JWT_SECRET` (never
+   * `JWT_SECRET` itself, so that a cookie can never pass as an access token). Empty when disabled.
+   */
+  secret: Buffer;
 }
 
 /**

@@ -1,7 +1,9 @@
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createHmac, createPublicKey, randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
 import {
+  ANONYMOUS_COOKIE,
+  type AnonymousConfig,
   AppConfig,
   BROADCAST_API_CALLS_PER_SECOND,
   MAX_HANDSHAKES_IN_PROGRESS,
@@ -189,6 +191,71 @@ function jwtKey(env: Env, production: boolean): JwtKeySource {
   return { kind: 'secret', secret: randomBytes(32).toString('base64url'), generated: true };
 }
 
+/** RFC 6265 `cookie-name` (an RFC 7230 token). */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$/;
+
+function cookieName(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value !== undefined && !COOKIE_NAME.test(value)) {
+    throw new ConfigError(
+      name,
+      `must be a cookie name (letters, digits, !#$%&'*+-.^_\`|~), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/** A comma-separated list of room globs (`*`, `?`). */
+function globs(env: Env, name: string): string[] {
+  const list = (raw(env, name) ?? '')
+    .split(',')
+    .map((glob) => glob.trim())
+    .filter((glob) => glob !== '');
+  for (const glob of list) {
+    if (glob.length > 128 || glob.startsWith('user:')) {
+      throw new ConfigError(
+        name,
+        `must list room patterns of at most 128 characters outside user:, got "${glob}"`,
+      );
+    }
+  }
+  return list;
+}
+
+function anonymous(env: Env, key: JwtKeySource, messagesPerWindow: number): AnonymousConfig {
+  const enabled = bool(env, 'ANONYMOUS', false);
+  const own = secret(env, 'ANONYMOUS_SECRET');
+  let signing = Buffer.alloc(0);
+  if (enabled) {
+    if (own !== undefined) {
+      signing = Buffer.from(own);
+    } else if (key.kind === 'secret') {
+      signing = createHmac('sha256', key.secret).update('switchboard anonymous cookie').digest();
+    } else {
+      throw new ConfigError(
+        'ANONYMOUS_SECRET',
+        `is required with ANONYMOUS=true when tokens are verified with ${key.kind === 'jwks' ? 'JWT_JWKS_URL' : 'JWT_PUBLIC_KEY'} (it signs the visitors' cookies)`,
+      );
+    }
+  }
+  return {
+    enabled,
+    ttlS: int(env, 'ANONYMOUS_TTL_S', 86_400, 60, MAX_ANONYMOUS_TTL_S),
+    rooms: globs(env, 'ANONYMOUS_ROOMS'),
+    messagesPerWindow: int(
+      env,
+      'ANONYMOUS_MESSAGES_PER_WINDOW',
+      Math.max(1, Math.floor(messagesPerWindow / 2)),
+      1,
+      1_000_000,
+    ),
+    secret: signing,
+  };
+}
+
+/** An anonymous identity lives at most a year unused (its revocation must fit a Redis TTL). */
+const MAX_ANONYMOUS_TTL_S = 365 * 86_400;
+
 /**
  * Builds the configuration from the environment. Every default is declared here.
  *
@@ -320,6 +387,16 @@ export function loadConfig(env: Env): AppConfig {
     );
   }
 
+  const messagesPerWindow = int(env, 'WS_MESSAGES_PER_WINDOW', 20, 1, 1_000_000);
+  const sentryDsn = url(env, 'SENTRY_DSN', ['https:', 'http:']);
+  const authCookie = cookieName(env, 'AUTH_COOKIE');
+  if (authCookie === ANONYMOUS_COOKIE) {
+    throw new ConfigError(
+      'AUTH_COOKIE',
+      `must not be ${ANONYMOUS_COOKIE} (the anonymous visitors' cookie)`,
+    );
+  }
+
   const config = new AppConfig();
   Object.assign<AppConfig, AppConfig>(config, {
     nodeEnv,
@@ -336,6 +413,9 @@ export function loadConfig(env: Env): AppConfig {
       clockToleranceS: int(env, 'JWT_CLOCK_TOLERANCE_S', 30, 0, 600),
     },
     devAuth,
+    authCookie,
+    anonymous: anonymous(env, key, messagesPerWindow),
+    sentryDsn,
     demo: bool(env, 'DEMO', false),
     // Development: the page as this server serves it, by every loopback spelling (the log names
     // 127.0.0.1, a browser bar often says localhost).
@@ -357,7 +437,7 @@ export function loadConfig(env: Env): AppConfig {
       maxPayloadBytes: int(env, 'WS_MAX_PAYLOAD_BYTES', 10_240, 64, 16 * 1024 * 1024),
       heartbeatMs,
       sessionRevalidateMs: int(env, 'SESSION_REVALIDATE_MS', 900_000, 100, 86_400_000),
-      messagesPerWindow: int(env, 'WS_MESSAGES_PER_WINDOW', 20, 1, 1_000_000),
+      messagesPerWindow,
       messageWindowMs: int(env, 'WS_MESSAGE_WINDOW_MS', 10_000, 10, 3_600_000),
       sendBufferMaxBytes: int(env, 'WS_SEND_BUFFER_MAX_BYTES', 1_048_576, 1024, 1024 * 1024 * 1024),
     },

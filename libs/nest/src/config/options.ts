@@ -20,6 +20,14 @@ export interface SwitchboardSettings {
   jwtAudience?: string;
   jwtClockToleranceS?: number;
   devAuth?: boolean;
+  authCookie?: string;
+  anonymous?: boolean;
+  anonymousTtlS?: number;
+  /** Room globs; a comma-separated string is read as a list. */
+  anonymousRooms?: readonly string[] | string;
+  anonymousMessagesPerWindow?: number;
+  anonymousSecret?: string;
+  sentryDsn?: string;
   demo?: boolean;
   /** Exact origins (`https://app.example.com`); a comma-separated string is read as a list. */
   allowedOrigins?: readonly string[] | string;
@@ -73,6 +81,13 @@ const VARIABLES: { readonly [K in keyof Required<SwitchboardSettings>]: string }
   jwtAudience: 'JWT_AUDIENCE',
   jwtClockToleranceS: 'JWT_CLOCK_TOLERANCE_S',
   devAuth: 'DEV_AUTH',
+  authCookie: 'AUTH_COOKIE',
+  anonymous: 'ANONYMOUS',
+  anonymousTtlS: 'ANONYMOUS_TTL_S',
+  anonymousRooms: 'ANONYMOUS_ROOMS',
+  anonymousMessagesPerWindow: 'ANONYMOUS_MESSAGES_PER_WINDOW',
+  anonymousSecret: 'ANONYMOUS_SECRET',
+  sentryDsn: 'SENTRY_DSN',
   demo: 'DEMO',
   allowedOrigins: 'ALLOWED_ORIGINS',
   trustProxy: 'TRUST_PROXY',

@@ -21,7 +21,7 @@ import { Streams } from './streams';
       inject: [MetricsService],
       useFactory: (metrics: MetricsService): Hub => {
         const hub = new Hub();
-        metrics.bindActiveConnections((transport) => hub.countOf(transport));
+        metrics.bindActiveConnections((transport, kind) => hub.countOf(transport, kind));
         return hub;
       },
     },

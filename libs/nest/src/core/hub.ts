@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { TransportKind } from '@switchboard/protocol';
 import type { Connection } from './connection';
+import type { SessionKind } from './session';
 
 export type AdmissionRefusal = 'capacity' | 'ip_limit';
 
@@ -26,6 +27,8 @@ export class Hub {
   private readonly perIp = new Map<string, number>();
   /** Held connections over Server-Sent Events (the rest are WebSockets). */
   private sse = 0;
+  /** Held connections of anonymous visitors, by transport. */
+  private readonly anonymous = { websocket: 0, sse: 0 };
   private pending = 0;
   private drainingSince: number | null = null;
 
@@ -33,9 +36,10 @@ export class Hub {
     return this.byId.size;
   }
 
-  /** Held connections of one transport. */
-  countOf(transport: TransportKind): number {
-    return transport === 'sse' ? this.sse : this.byId.size - this.sse;
+  /** Held connections of one transport, of signed-in users or anonymous visitors. */
+  countOf(transport: TransportKind, kind: SessionKind): number {
+    const all = transport === 'sse' ? this.sse : this.byId.size - this.sse;
+    return kind === 'anonymous' ? this.anonymous[transport] : all - this.anonymous[transport];
   }
 
   get draining(): boolean {
@@ -76,6 +80,7 @@ export class Hub {
     this.perIp.set(connection.ip, (this.perIp.get(connection.ip) ?? 0) + 1);
     this.byId.set(connection.id, connection);
     this.sse += connection.transport === 'sse' ? 1 : 0;
+    this.anonymous[connection.transport] += connection.session.anonymous === true ? 1 : 0;
     append(this.byUser, connection.userId, connection);
     append(this.bySession, connection.session.sessionId, connection);
   }
@@ -86,6 +91,7 @@ export class Hub {
     }
     this.decrementIp(connection.ip);
     this.sse -= connection.transport === 'sse' ? 1 : 0;
+    this.anonymous[connection.transport] -= connection.session.anonymous === true ? 1 : 0;
     detach(this.byUser, connection.userId, connection);
     detach(this.bySession, connection.session.sessionId, connection);
     // Rooms stay until RoomsService.leaveAll, which also unsubscribes and updates presence.

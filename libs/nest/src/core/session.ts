@@ -8,4 +8,12 @@ export interface Session {
   expiresAt: number;
   /** Glob patterns of the rooms this session may join (the token's `rooms` claim); null: any. */
   rooms: string[] | null;
+  /**
+   * An anonymous visitor (`anon:` id, from `POST /auth/anonymous`): rooms of `ANONYMOUS_ROOMS`
+   * only, `ANONYMOUS_MESSAGES_PER_WINDOW`. Absent for a signed-in user.
+   */
+  anonymous?: true;
 }
+
+/** The `kind` label of the connection metrics. */
+export type SessionKind = 'user' | 'anonymous';

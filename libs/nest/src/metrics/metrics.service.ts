@@ -9,8 +9,10 @@ import {
 } from 'prom-client';
 import { CLIENT_MESSAGE_TYPES, CloseCode, type TransportKind } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
+import type { SessionKind } from '../core/session';
 
 const TRANSPORTS: readonly TransportKind[] = ['websocket', 'sse'];
+const SESSION_KINDS: readonly SessionKind[] = ['user', 'anonymous'];
 
 /** The `outcome` label of `ws_connections_total` (docs/operations.md, Metrics). */
 export type ConnectionOutcome =
@@ -56,7 +58,7 @@ export class MetricsService implements OnApplicationShutdown {
   /** The metrics this service put on the registry, removed again on shutdown. */
   private readonly registered: string[];
 
-  private readonly connectionsActive: Gauge<'transport'>;
+  private readonly connectionsActive: Gauge<'transport' | 'kind'>;
   private readonly connectionsTotal: Counter<'outcome' | 'transport'>;
   private readonly disconnections: Counter<'code' | 'transport'>;
   private readonly messagesReceived: Counter<'type'>;
@@ -79,7 +81,7 @@ export class MetricsService implements OnApplicationShutdown {
 
   /** Frames sent since the last scrape; `Connection.send` counts here, the scrape moves it on. */
   private sentSinceScrape = 0;
-  private activeSource: (transport: TransportKind) => number = () => 0;
+  private activeSource: (transport: TransportKind, kind: SessionKind) => number = () => 0;
   private redisSource: (() => boolean) | null = null;
   private readonly attemptBuckets = new Array<number>(SPIKE_WINDOW_S).fill(0);
   private readonly bucketSecond = new Array<number>(SPIKE_WINDOW_S).fill(0);
@@ -100,12 +102,14 @@ export class MetricsService implements OnApplicationShutdown {
     }
     this.connectionsActive = new Gauge({
       name: 'ws_connections_active',
-      help: 'Open connections on this instance, by transport (websocket, sse)',
-      labelNames: ['transport'],
+      help: 'Open connections on this instance, by transport (websocket, sse) and kind (user, anonymous)',
+      labelNames: ['transport', 'kind'],
       registers,
       collect: () => {
         for (const transport of TRANSPORTS) {
-          this.connectionsActive.set({ transport }, this.activeSource(transport));
+          for (const kind of SESSION_KINDS) {
+            this.connectionsActive.set({ transport, kind }, this.activeSource(transport, kind));
+          }
         }
       },
     });
@@ -254,7 +258,7 @@ export class MetricsService implements OnApplicationShutdown {
   }
 
   /** Where `ws_connections_active` reads its value at scrape time (the core's hub). */
-  bindActiveConnections(source: (transport: TransportKind) => number): void {
+  bindActiveConnections(source: (transport: TransportKind, kind: SessionKind) => number): void {
     this.activeSource = source;
   }
 

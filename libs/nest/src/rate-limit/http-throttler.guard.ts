@@ -15,7 +15,7 @@ import { AppConfig } from '../config/app-config';
 import type { Session } from '../core/session';
 
 /**
- * `@nestjs/throttler`'s guard for the HTTP routes: a signed-in caller (after `JwtAuthGuard`) is
+ * `@nestjs/throttler`'s guard for the HTTP routes: a signed-in caller (after `SessionGuard`) is
  * counted by user, anyone else by IP (the last hop of `X-Forwarded-For` behind a trusted proxy),
  * and a refusal is our `429` with `Retry-After`, in Nest's error shape.
  */

@@ -15,12 +15,15 @@ import { RedisThrottlerStorage } from './redis-throttler.store';
 
 /** `POST /auth/dev-token` calls per minute per address. */
 export const DEV_TOKENS_PER_MINUTE = 60;
+/** `POST /auth/anonymous` calls per minute per address (many visitors may share one address). */
+export const ANONYMOUS_IDENTITIES_PER_MINUTE = 60;
 const MINUTE_MS = 60_000;
 
 /** The HTTP throttlers, by name. */
 export const Throttlers = {
   Tickets: 'tickets',
   DevTokens: 'dev-tokens',
+  Anonymous: 'anonymous',
   BroadcastApi: 'broadcast-api',
 } as const;
 type ThrottlerName = (typeof Throttlers)[keyof typeof Throttlers];
@@ -75,6 +78,11 @@ class HttpThrottlerStorageModule {}
         throttlers: [
           { name: Throttlers.Tickets, ttl: MINUTE_MS, limit: config.limits.ticketsPerMinute },
           { name: Throttlers.DevTokens, ttl: MINUTE_MS, limit: DEV_TOKENS_PER_MINUTE },
+          {
+            name: Throttlers.Anonymous,
+            ttl: MINUTE_MS,
+            limit: ANONYMOUS_IDENTITIES_PER_MINUTE,
+          },
           {
             name: Throttlers.BroadcastApi,
             ttl: 1000,

@@ -5,7 +5,7 @@ import { type BeforeApplicationShutdown, Logger } from '@nestjs/common';
 import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { CloseCode, ServerMessageType, type WelcomeData } from '@switchboard/protocol';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, messagesPerWindowOf } from '../config/app-config';
 import { Connection } from '../core/connection';
 import { serverFrame } from '../core/frames';
 import { Hub } from '../core/hub';
@@ -75,7 +75,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
       ip: admission.ip,
       connectedAt: Date.now(),
       sendBufferMaxBytes: this.config.ws.sendBufferMaxBytes,
-      messagesPerWindow: this.config.ws.messagesPerWindow,
+      messagesPerWindow: messagesPerWindowOf(this.config, session),
       messageWindowMs: this.config.ws.messageWindowMs,
       metrics: this.metrics,
     });
@@ -158,7 +158,7 @@ export class RealtimeGateway implements OnGatewayConnection, BeforeApplicationSh
       sessionExpiresAt: session.expiresAt,
       limits: {
         maxPayload: this.config.ws.maxPayloadBytes,
-        messagesPerWindow: this.config.ws.messagesPerWindow,
+        messagesPerWindow: messagesPerWindowOf(this.config, session),
         windowMs: this.config.ws.messageWindowMs,
       },
       ...(catchup?.recovery ?? (since && { recovered: false, missed: 0 })),

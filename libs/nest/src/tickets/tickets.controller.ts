@@ -1,4 +1,6 @@
-import { Controller, ForbiddenException, Header, Post, Req, UseGuards } from '@nestjs/common';
+import { Controller, ForbiddenException, Header, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { AnonymousIdentities } from '../auth/anonymous-identities';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -10,10 +12,9 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { TLSSocket } from 'node:tls';
-import { nodeRequest } from '../common/client-ip';
+import { reachedOverHttps } from '../common/client-ip';
 import type { TicketResponse } from '@switchboard/protocol';
-import { CurrentSession, JwtAuthGuard } from '../auth/jwt-auth.guard';
+import { CurrentSession, SessionGuard } from '../auth/session.guard';
 import type { Session } from '../core/session';
 import { AppConfig } from '../config/app-config';
 import { HttpThrottlerGuard } from '../rate-limit/http-throttler.guard';
@@ -34,6 +35,8 @@ export class TicketsController {
   constructor(
     private readonly tickets: TicketsService,
     private readonly config: AppConfig,
+    private readonly anonymous: AnonymousIdentities,
+    private readonly adapter: HttpAdapterHost,
   ) {}
 
   /**
@@ -65,12 +68,13 @@ export class TicketsController {
     type: HttpErrorBody,
   })
   // The gate first (a refusal costs nothing), then the user (tickets count per user).
-  @UseGuards(AdmissionGuard, JwtAuthGuard, HttpThrottlerGuard)
+  @UseGuards(AdmissionGuard, SessionGuard, HttpThrottlerGuard)
   @ThrottledBy(Throttlers.Tickets)
   @Header('Cache-Control', 'no-store')
   async issue(
     @CurrentSession() session: Session,
     @Req() req: HttpRequest,
+    @Res({ passthrough: true }) res: unknown,
   ): Promise<TicketResponse> {
     const origin = req.headers.origin;
     if (origin !== undefined && !this.config.allowedOrigins.has(origin)) {
@@ -81,19 +85,22 @@ export class TicketsController {
     }
     assertStillWanted(req);
     const { ticket, expiresIn } = await this.tickets.issue(session);
+    if (session.anonymous === true) {
+      // Renewed on use: a visitor who keeps coming back keeps the identity.
+      const { value } = this.anonymous.renew(session);
+      const secure = reachedOverHttps(req, this.config.trustProxy);
+      this.adapter.httpAdapter.setHeader(
+        res,
+        'Set-Cookie',
+        this.anonymous.setCookie(value, secure),
+      );
+    }
     return { ticket, expiresIn, url: `${this.wsBase(req)}?ticket=${ticket}` };
   }
 
   /** The WebSocket URL as the client reaches this server (behind a trusted proxy, as it says). */
   private wsBase(req: HttpRequest): string {
-    const forwardedProto = this.config.trustProxy
-      ? String(req.headers['x-forwarded-proto'] ?? '')
-          .split(',')[0]
-          .trim()
-      : '';
-    const secure =
-      forwardedProto === 'https' ||
-      (forwardedProto === '' && (nodeRequest(req).socket as Partial<TLSSocket>).encrypted === true);
+    const secure = reachedOverHttps(req, this.config.trustProxy);
     const host = req.headers.host ?? `localhost:${this.config.port}`;
     return `${secure ? 'wss' : 'ws'}://${host}${this.config.ws.path}`;
   }

@@ -40,6 +40,7 @@ describe('WsGuard', () => {
     kit.auth,
     kit.limiter,
     kit.lease,
+    kit.cookies,
   );
   afterAll(() => kit.dispose());
 
@@ -105,6 +106,7 @@ describe('WsGuard', () => {
       kit.auth,
       flakyLimiter,
       kit.lease,
+      kit.cookies,
     );
     const ticket = await ticketFor('eve');
     const decision = await flakyGuard.check(request(`/ws?ticket=${ticket}`, {}, '10.7.7.7'));

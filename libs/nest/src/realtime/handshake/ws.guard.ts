@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CloseCode, retryAfterReason, type StreamPosition } from '@switchboard/protocol';
 import { AuthService } from '../../auth/auth.service';
+import { CookieSessions } from '../../auth/cookie-sessions';
+import { CROSS_SITE_COOKIE_REFUSAL } from '../../auth/session.guard';
 import type { Session } from '../../core/session';
 import { TokenError } from '../../auth/token.errors';
 import { bearerToken } from '../../common/bearer';
@@ -63,8 +65,9 @@ const BUSY_RETRY_AFTER_S = 5;
 
 /**
  * Decides every WebSocket upgrade and every Server-Sent Events stream, in the order of
- * docs/protocol.md (How a connection is authenticated): path, origin, capacity, IP limit,
- * credentials (ticket or Bearer JWT), connect attempts, session state. The per-user limit (row 8)
+ * docs/protocol.md (How a connection is authenticated): path, origin (and for a cookie session,
+ * an allowed one), capacity, IP limit, credentials (ticket, Bearer JWT or cookie session), connect
+ * attempts, session state. The per-user limit (row 8)
  * is applied by the gateway once the connection is accepted. Never throws.
  */
 @Injectable()
@@ -79,6 +82,7 @@ export class WsGuard {
     private readonly auth: AuthService,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
     private readonly lease: Lease,
+    private readonly cookies: CookieSessions,
     private readonly errors: ErrorTracker = new NoopErrorTracker(),
   ) {}
 
@@ -99,6 +103,15 @@ export class WsGuard {
     }
     if (!this.originsAllowed(req)) {
       return reject(403, 'origin not allowed', 'forbidden_origin');
+    }
+    // A browser sends its cookies with a socket that any site opens: a cookie session needs an
+    // allowed Origin, which a request without explicit credentials must then have.
+    if (
+      !url.searchParams.has('ticket') &&
+      bearerToken(req.headers.authorization) === null &&
+      this.cookies.offered(req.headers) === 'cross-site'
+    ) {
+      return reject(403, CROSS_SITE_COOKIE_REFUSAL, 'forbidden_origin');
     }
     // Row 3: the admission gate (draining, handshakes in progress, event-loop delay), before any
     // Redis round trip or JWT verification.
@@ -207,29 +220,41 @@ export class WsGuard {
           );
         throw error;
       }
-    } else if (bearer !== null) {
-      try {
+    }
+    try {
+      if (bearer !== null) {
         session = await this.auth.verify(bearer);
-      } catch (error) {
-        if (!(error instanceof TokenError)) {
-          throw error;
+      } else {
+        const found = await this.cookies.authenticate(req);
+        if (found.kind === 'cross-site') {
+          return reject(403, CROSS_SITE_COOKIE_REFUSAL, 'forbidden_origin');
         }
-        switch (error.failure) {
-          case 'expired':
-            return close(CloseCode.SessionExpired, 'session expired', 'expired');
-          case 'revoked':
-            return close(CloseCode.SessionRevoked, 'session revoked', 'revoked');
-          case 'missing':
-          case 'invalid':
-            return close(CloseCode.Unauthorized, 'invalid access token', 'unauthorized');
-          default: {
-            const unreachable: never = error.failure;
-            throw new Error(`unknown token failure ${String(unreachable)}`);
-          }
+        if (found.kind === 'none') {
+          return close(CloseCode.Unauthorized, 'missing ticket', 'unauthorized');
+        }
+        session = found.session;
+      }
+    } catch (error) {
+      if (!(error instanceof TokenError)) {
+        throw error;
+      }
+      switch (error.failure) {
+        case 'expired':
+          return close(CloseCode.SessionExpired, 'session expired', 'expired');
+        case 'revoked':
+          return close(CloseCode.SessionRevoked, 'session revoked', 'revoked');
+        case 'missing':
+        case 'invalid':
+          return close(
+            CloseCode.Unauthorized,
+            bearer !== null ? 'invalid access token' : 'invalid session cookie',
+            'unauthorized',
+          );
+        default: {
+          const unreachable: never = error.failure;
+          throw new Error(`unknown token failure ${String(unreachable)}`);
         }
       }
-    } else {
-      return close(CloseCode.Unauthorized, 'missing ticket', 'unauthorized');
     }
     return this.checkSession(session, url, admission, pass, close);
   }

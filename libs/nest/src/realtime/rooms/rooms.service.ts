@@ -31,7 +31,7 @@ import { ClientError } from '../messages/client-error';
 import { MAX_TEXT_LENGTH } from '../messages/client-messages.dto';
 import { PresenceBatches } from '../presence/presence-batches';
 import { type PresenceMember, PresenceStore } from '../presence/presence-store.interface';
-import { RoomPolicy } from './room-policy';
+import { globMatches, RoomPolicy } from './room-policy';
 
 export const MAX_ROOMS_PER_CONNECTION = 50;
 
@@ -100,6 +100,15 @@ export class RoomsService implements OnModuleInit, OnApplicationShutdown {
         ErrorCode.Forbidden,
         `at most ${MAX_ROOMS_PER_CONNECTION} rooms per connection`,
       );
+    }
+    // Anonymous visitors are held to ANONYMOUS_ROOMS (their session's `rooms`) whatever the
+    // room policy says.
+    const { session } = connection;
+    if (
+      session.anonymous === true &&
+      !(session.rooms ?? []).some((glob) => globMatches(glob, room))
+    ) {
+      throw new ClientError(ErrorCode.Forbidden, `anonymous visitors may not join "${room}"`);
     }
     if (!(await this.policy.canJoin(connection.session, room))) {
       throw new ClientError(ErrorCode.Forbidden, `not allowed to join "${room}"`);

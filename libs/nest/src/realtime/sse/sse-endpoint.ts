@@ -16,7 +16,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { CloseCode } from '@switchboard/protocol';
 import { bearerToken } from '../../common/bearer';
 import { sha256 } from '../../common/sha256';
-import { AppConfig } from '../../config/app-config';
+import { AppConfig, messagesPerWindowOf } from '../../config/app-config';
 import { Instance } from '../../config/instance';
 import { Connection } from '../../core/connection';
 import { Hub } from '../../core/hub';
@@ -219,7 +219,7 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
       ip: decision.admission.ip,
       connectedAt: Date.now(),
       sendBufferMaxBytes: this.config.ws.sendBufferMaxBytes,
-      messagesPerWindow: this.config.ws.messagesPerWindow,
+      messagesPerWindow: messagesPerWindowOf(this.config, decision.session),
       messageWindowMs: this.config.ws.messageWindowMs,
       metrics: this.metrics,
     });
