@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppConfig } from '@switchboard/nest';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -51,6 +52,37 @@ function files(dir: string, prefix = ''): Array<{ url: string; path: string }> {
   });
 }
 
+/** How the page may sign a visitor in on this server: it reads them from `<body data-…>`. */
+export interface DemoSignIn {
+  /** `DEV_AUTH`: sign in by name with `POST /auth/dev-token`. */
+  devSignIn: boolean;
+  /** `ANONYMOUS`: "Continue as guest" with `POST /auth/anonymous`. */
+  guests: boolean;
+  /** `AUTH_COOKIE` or `ANONYMOUS`: a session cookie may sign the page in, so it tries one first. */
+  cookieSessions: boolean;
+}
+
+export function demoSignIn(config: AppConfig): DemoSignIn {
+  return {
+    devSignIn: config.devAuth,
+    guests: config.anonymous.enabled,
+    cookieSessions: config.authCookie !== undefined || config.anonymous.enabled,
+  };
+}
+
+/** The page with the server's sign-in options on its `<body>` (no inline script under the CSP). */
+export function demoPage(html: string, signIn: DemoSignIn): string {
+  const attributes = [
+    `data-dev-sign-in="${signIn.devSignIn}"`,
+    `data-guests="${signIn.guests}"`,
+    `data-cookie-sessions="${signIn.cookieSessions}"`,
+  ].join(' ');
+  if (!html.includes('<body>')) {
+    throw new Error('the demo page has no <body> tag for its sign-in options');
+  }
+  return html.replace('<body>', `<body ${attributes}>`);
+}
+
 /**
  * Serves the demo page at `/` and the client SDK at `/sdk/switchboard-client.js`: the few files
  * `npm run build` put in dist/public, read once at boot, each on its own GET (and HEAD) route. No
@@ -62,9 +94,13 @@ export function serveDemo(app: NestFastifyApplication): void {
     new Logger('Demo').warn('demo page not built (dist/public is missing): run npm run build');
     return;
   }
+  const signIn = demoSignIn(app.get(AppConfig));
   const fastify = app.getHttpAdapter().getInstance();
   for (const file of files(dir)) {
-    const body = readFileSync(file.path);
+    const body =
+      file.url === '/index.html'
+        ? demoPage(readFileSync(file.path, 'utf8'), signIn)
+        : readFileSync(file.path);
     const headers = {
       'Content-Type': CONTENT_TYPES[extname(file.path)],
       'Content-Security-Policy': DEMO_CSP,
