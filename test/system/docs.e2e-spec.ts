@@ -225,6 +225,7 @@ describe('documentation', () => {
       expect(Object.keys(document.paths).sort()).toEqual([
         '/admin/trace',
         '/api/broadcast',
+        '/auth/anonymous',
         '/auth/dev-token',
         '/auth/logout',
         '/auth/ws-ticket',
