@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { TransportKind } from '@switchboard/protocol';
 import type { Connection } from './connection';
-import type { SessionKind } from './session';
+import type { SessionKind } from '../metrics/metrics.service';
 
 export type AdmissionRefusal = 'capacity' | 'ip_limit';
 

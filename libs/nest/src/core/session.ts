@@ -14,6 +14,3 @@ export interface Session {
    */
   anonymous?: true;
 }
-
-/** The `kind` label of the connection metrics. */
-export type SessionKind = 'user' | 'anonymous';

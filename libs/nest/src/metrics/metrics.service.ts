@@ -9,9 +9,10 @@ import {
 } from 'prom-client';
 import { CLIENT_MESSAGE_TYPES, CloseCode, type TransportKind } from '@switchboard/protocol';
 import { AppConfig } from '../config/app-config';
-import type { SessionKind } from '../core/session';
 
 const TRANSPORTS: readonly TransportKind[] = ['websocket', 'sse'];
+/** The `kind` label of `ws_connections_active`: signed-in users, anonymous visitors. */
+export type SessionKind = 'user' | 'anonymous';
 const SESSION_KINDS: readonly SessionKind[] = ['user', 'anonymous'];
 
 /** The `outcome` label of `ws_connections_total` (docs/operations.md, Metrics). */
