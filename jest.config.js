@@ -14,7 +14,8 @@ const common = {
     '^@switchboard/client$': '<rootDir>/libs/client/src',
     '^@switchboard/nest$': '<rootDir>/libs/nest/src',
   },
-  testEnvironment: 'node',
+  // Node's, failing a file that leaves a process it started running (test/support/children.ts).
+  testEnvironment: '<rootDir>/test/support/environment.ts',
   // Nest's `Logger` outside an app writes to a capture, not between the results.
   setupFiles: ['<rootDir>/test/support/framework-logs.ts'],
 };

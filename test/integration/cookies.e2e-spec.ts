@@ -377,6 +377,7 @@ describe('anonymous visitors over two instances on one Redis', () => {
   afterAll(async () => {
     clients.forEach((client) => client.close());
     await Promise.all([a?.close(), b?.close()]);
+    await redis?.stop();
   });
 
   it('takes a cookie of A on B, and a logout on A closes the guest on B', async () => {

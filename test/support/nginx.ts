@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { owned } from './children';
 import { freePort } from './redis';
 
 const CONFIG = join(__dirname, '..', '..', 'deploy', 'nginx.conf');
@@ -53,6 +54,7 @@ export class Nginx {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    owned(child, `nginx on port ${port}`);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const nginx = new Nginx(child, dir, port);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
+import { owned } from './children';
 import { freePort, killAndWait, redisServerArgs } from './redis';
 
 const run = promisify(execFile);
@@ -49,7 +50,7 @@ class ClusterNode {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child.stderr?.resume();
-    this.process = child;
+    this.process = owned(child, `cluster node redis-server on port ${this.port}`);
   }
 
   /** SIGKILL: the node vanishes without a word, as a crashed master does. */

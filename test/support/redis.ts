@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import Redis from 'ioredis';
+import { owned } from './children';
 
 const INSTALL_HINT =
   'The tests need a real Redis. Install redis-server (Debian/Ubuntu: apt-get install redis-server; ' +
@@ -48,9 +49,10 @@ export class RedisServer {
 
   /** Starts (again) on the same port and waits until it answers PING. */
   async resume(): Promise<void> {
-    const child = spawn('redis-server', redisServerArgs(this.port), {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = owned(
+      spawn('redis-server', redisServerArgs(this.port), { stdio: ['ignore', 'ignore', 'pipe'] }),
+      `redis-server on port ${this.port}`,
+    );
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     this.process = child;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { owned } from './children';
 import { waitUntil } from './wait';
 
 export const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
@@ -44,6 +45,7 @@ export async function spawnServer(
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  owned(child, `server ${main}`);
   const lines: string[] = [];
   let stderr = '';
   let buffered = '';
