@@ -140,6 +140,9 @@ describe('demo page in Chromium', () => {
     for (const on of [olive, pete]) {
       await joinRoom(on, 'bubbles');
     }
+    // Presence comes in batches: Pete's join line reaches Olive up to a batch later, and would
+    // split his run of messages if it landed between them.
+    await olive.waitForSelector('#messages li.notice:has-text("Pete Other joined")');
     await say(pete, 'one');
     await say(pete, 'two');
     await olive.waitForSelector('#messages li .text:text("two")');
