@@ -17,3 +17,14 @@ export function owned<T extends ChildProcess>(child: T, name: string): T {
   child.once('exit', () => children.delete(child));
   return child;
 }
+
+/** SIGKILLs a child process (if it still runs) and resolves once it has exited. */
+export async function killAndWait(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null) {
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}

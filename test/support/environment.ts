@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { TestEnvironment } from 'jest-environment-node';
-import { CHILDREN_KEY } from './children';
+import { CHILDREN_KEY, killAndWait } from './children';
 
 /**
  * Node's test environment, and a check when a test file ends: every process it started
@@ -12,15 +12,7 @@ export default class ChildProcessCheckingEnvironment extends TestEnvironment {
     // A Map of the test file's realm: not an `instanceof Map` of this one.
     const children = this.global[CHILDREN_KEY] as Map<ChildProcess, string> | undefined;
     const left = children === undefined ? [] : [...children];
-    await Promise.all(
-      left.map(
-        ([child]) =>
-          new Promise<void>((resolve) => {
-            child.once('exit', () => resolve());
-            child.kill('SIGKILL');
-          }),
-      ),
-    );
+    await Promise.all(left.map(([child]) => killAndWait(child)));
     await super.teardown();
     if (left.length > 0) {
       const names = left.map(([child, name]) => `${name} (pid ${child.pid})`).join(', ');

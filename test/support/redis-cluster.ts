@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { owned } from './children';
-import { freePort, killAndWait, redisServerArgs } from './redis';
+import { killAndWait, owned } from './children';
+import { freePort, redisServerArgs } from './redis';
 
 const run = promisify(execFile);
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import Redis from 'ioredis';
-import { owned } from './children';
+import { killAndWait, owned } from './children';
 
 const INSTALL_HINT =
   'The tests need a real Redis. Install redis-server (Debian/Ubuntu: apt-get install redis-server; ' +
@@ -102,17 +102,6 @@ export function redisServerArgs(port: number): string[] {
     '--loglevel',
     'warning',
   ];
-}
-
-/** SIGKILLs a child process (if it still runs) and resolves once it has exited. */
-export async function killAndWait(child: ChildProcess | null): Promise<void> {
-  if (child === null || child.exitCode !== null) {
-    return;
-  }
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
 }
 
 async function ping(url: string): Promise<boolean> {
