@@ -194,10 +194,14 @@ describe('Redis data loss', () => {
     // A and B do not renew (cut off from Redis, as far as the others can tell), so C, booted
     // during the outage, finds nobody to wait for once instances had time to reconnect: it admits
     // the revoked session. That residual case is what the write-back's closing is for.
+    const renewals = [a, b].map((app) => lease(app).renew.bind(lease(app)));
     const paused = [a, b].map((app) =>
       jest.spyOn(lease(app), 'renew').mockImplementation(() => Promise.resolve()),
     );
     try {
+      // A renewal already in flight would be resent by ioredis once Redis is back, and write the
+      // revocation back before C admits the session: let it finish while Redis is still up.
+      await Promise.all(renewals.map((renew) => renew()));
       await redis.stop();
       const c = await startApp(env, { waitForRedis: false });
       try {
