@@ -9,6 +9,7 @@ import {
   ServerMessageType,
 } from '../../libs/protocol/src';
 
+import { ANONYMOUS_COOKIE } from '../../libs/nest/src/config/app-config';
 import { OPENAPI_FILE, openApiDocument } from '../../src/api-docs';
 import { startApp } from '../support/app';
 import { spawnServer } from '../support/server-process';
@@ -203,6 +204,23 @@ describe('documentation', () => {
       expect(Object.values(CloseCode).filter((code) => !described.includes(String(code)))).toEqual(
         [],
       );
+    });
+
+    it('offers on every server the ways a client authenticates: ticket, Bearer, cookie, guest cookie', () => {
+      const servers = parsed.document!.servers().all();
+      expect(servers.length).toBeGreaterThan(0);
+      for (const server of servers) {
+        const schemes = server
+          .security()
+          .flatMap((requirement) => requirement.all().map((entry) => entry.scheme()))
+          .map((scheme) => [scheme.type(), scheme.in(), scheme.name() ?? scheme.scheme()]);
+        expect(schemes).toEqual([
+          ['httpApiKey', 'query', 'ticket'],
+          ['http', undefined, 'bearer'],
+          ['httpApiKey', 'cookie', 'AUTH_COOKIE'],
+          ['httpApiKey', 'cookie', ANONYMOUS_COOKIE],
+        ]);
+      }
     });
   });
 
