@@ -32,6 +32,12 @@ const ONLINE_JITTER_MS = 1_000;
 const DEAD_LINK = 4000;
 /** Attempts in a row that broke before the welcome after which the next transport is tried. */
 export const FALLBACK_AFTER_FAILURES = 2;
+/**
+ * The same, on a transport this client has been welcomed over: the way passes it, so a break
+ * before open is far likelier an instance refusing the upgrade (draining, busy: a browser sees its
+ * `503` only as a `1006`) than a proxy, and a deploy must not move every browser to SSE.
+ */
+export const FALLBACK_AFTER_FAILURES_ONCE_WELCOMED = 5;
 /** How long a fallback holds before the first transport (the WebSocket) is tried again. */
 export const FALLBACK_HOLD_MS = 5 * 60_000;
 /** Where a page remembers its fallback for the tab's session (per server URL). */
@@ -95,6 +101,8 @@ export class Connection implements Link {
   private fallbackAt: number | null = null;
   /** Attempts in a row on the current transport that broke before the welcome. */
   private brokenAttempts = 0;
+  /** The transports this client has been welcomed over: the way to the server passes them. */
+  private readonly welcomedOver = new Set<TransportName>();
   private link: Transport | null = null;
   private linkOpened = false;
   private linkWelcomed = false;
@@ -321,6 +329,7 @@ export class Connection implements Link {
       const welcome = message.data as WelcomeData;
       this.heartbeatMs = welcome.heartbeatMs;
       this.linkWelcomed = true;
+      this.welcomedOver.add(link.name);
       this.brokenAttempts = 0;
       this.ticketFailures = 0;
       this.ticket = null;
@@ -430,7 +439,10 @@ export class Connection implements Link {
   /** Counts an attempt that broke before its welcome; true when the next transport takes over. */
   private fallBack(): boolean {
     this.brokenAttempts += 1;
-    if (this.brokenAttempts < FALLBACK_AFTER_FAILURES || this.index + 1 >= this.transports.length) {
+    const needed = this.welcomedOver.has(this.transports[this.index])
+      ? FALLBACK_AFTER_FAILURES_ONCE_WELCOMED
+      : FALLBACK_AFTER_FAILURES;
+    if (this.brokenAttempts < needed || this.index + 1 >= this.transports.length) {
       return false;
     }
     this.index += 1;

@@ -5,7 +5,7 @@ import {
   ServerMessageType,
   type WelcomeData,
 } from '@switchboard/protocol';
-import { FALLBACK_HOLD_MS } from './connection';
+import { FALLBACK_AFTER_FAILURES_ONCE_WELCOMED, FALLBACK_HOLD_MS } from './connection';
 import { SwitchboardClient } from './switchboard-client';
 import { SSE_WELCOME_TIMEOUT_MS } from './transports/sse.transport';
 import type { ClientOptions, ReconnectingInfo, WebSocketLike } from './types';
@@ -283,6 +283,36 @@ describe('SwitchboardClient transports', () => {
     expect(c.state).toBe('reconnecting');
   });
 
+  it('once welcomed over the WebSocket, takes breaks before open for refusals (a deploy) and falls back only after five', async () => {
+    const c = client();
+    c.connect();
+    await settle();
+    FakeSocket.last.welcome();
+    await settle();
+    // The instance drains; the upgrades that follow land on instances refusing them with 503,
+    // which a browser sees only as 1006 before open.
+    FakeSocket.last.drop(CloseCode.GoingAway, 'server shutting down, reconnect in 0 ms');
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.drop(CloseCode.Abnormal);
+    }
+    await settle();
+    expect(server.streams).toHaveLength(0);
+    expect(FakeSocket.all).toHaveLength(6);
+    await jest.advanceTimersByTimeAsync(1_000);
+    FakeSocket.last.welcome(); // one got through: the count starts over
+    FakeSocket.last.drop(CloseCode.GoingAway, 'server shutting down, reconnect in 0 ms');
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      await jest.advanceTimersByTimeAsync(1_000);
+      FakeSocket.last.drop(CloseCode.Abnormal);
+    }
+    await settle();
+    // Five in a row: the way no longer passes WebSockets (a proxy met on a new network).
+    expect(FakeSocket.all).toHaveLength(11);
+    expect(events.at(-1)?.reason).toBe('websocket failed, trying sse');
+    expect(server.streams).toHaveLength(1);
+  });
+
   it('sends the frames of one tick in one POST, one POST at a time, and gets the replies on the stream', async () => {
     const c = await overSse();
     server.holdPosts = true;
@@ -426,10 +456,11 @@ describe('SwitchboardClient transports', () => {
     FakeSocket.last.deliver(ServerMessageType.RoomMessage, {}, { offset: 4, room: 'lobby' });
     FakeSocket.last.drop(CloseCode.Abnormal);
     await settle();
-    FakeSocket.last.drop(CloseCode.Abnormal);
-    await settle();
-    FakeSocket.last.drop(CloseCode.Abnormal);
-    await settle();
+    // Welcomed over the WebSocket before: it takes more breaks in a row to fall back.
+    for (let attempt = 1; attempt <= FALLBACK_AFTER_FAILURES_ONCE_WELCOMED; attempt++) {
+      FakeSocket.last.drop(CloseCode.Abnormal);
+      await settle();
+    }
     expect(server.stream.url).toBe(
       `http://rt.test/sse?ticket=t2&since=${encodeURIComponent('E:8')}`,
     );
