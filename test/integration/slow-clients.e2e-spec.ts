@@ -4,6 +4,7 @@ import { CloseCode, type DevTokenResponse, type TicketResponse } from '@switchbo
 import { TicketsService } from '../../libs/nest/src/tickets/tickets.service';
 import { startApp, type TestApp, waitUntil } from '../support/app';
 import { heldSockets } from '../support/descriptors';
+import { scrape } from '../support/prometheus';
 import { RawWebSocket } from '../support/raw-ws';
 import { connected, type TestClient, within } from '../support/ws-client';
 
@@ -71,6 +72,9 @@ const upgrade = (pathAndQuery: string, headers = ''): string =>
   `GET ${pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
   `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
   `Sec-WebSocket-Version: 13\r\n${headers}\r\n`;
+
+const TIMED_OUT = 'ws_connections_total{outcome="timeout",transport="websocket"}';
+const ACCEPTED = 'ws_connections_total{outcome="accepted",transport="websocket"}';
 
 /** docs/operations.md, Slow clients: HANDSHAKE_TIMEOUT_MS bounds whatever has not arrived. */
 describe('Slow clients hold nothing: HANDSHAKE_TIMEOUT_MS', () => {
@@ -162,12 +166,19 @@ describe('Slow clients hold nothing: HANDSHAKE_TIMEOUT_MS', () => {
         'the server to drop the upgrade',
         DROPPED_WITHIN_MS,
       );
+      // An operator sees why clients were reset: the handshake's outcome is `timeout`.
+      expect((await scrape(app.http)).get(TIMED_OUT)).toBe(1);
     } finally {
       finish();
       spy.mockRestore();
     }
-    // The late decision found its socket gone; the next client is served as usual.
+    // The late decision found its socket gone and counts nothing more; the next client is served
+    // as usual.
+    const accepted = (await scrape(app.http)).get(ACCEPTED) ?? 0;
     clients.push(await connected((await app.ticket(await app.devToken('after'))).url));
+    const samples = await scrape(app.http);
+    expect(samples.get(ACCEPTED)).toBe(accepted + 1);
+    expect(samples.get(TIMED_OUT)).toBe(1);
   });
 });
 

@@ -1,6 +1,7 @@
 import { CloseCode, ErrorCode, type ErrorData, type WelcomeData } from '@switchboard/protocol';
 import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { Hub } from '../../libs/nest/src/core/hub';
+import { TicketsService } from '../../libs/nest/src/tickets/tickets.service';
 import { startApp, TEST_ORIGIN, type TestApp, twoInstances, waitUntil } from '../support/app';
 import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
 import { scrape } from '../support/prometheus';
@@ -226,6 +227,32 @@ describe('Server-Sent Events between keep-alives', () => {
         stream.close();
       }
     } finally {
+      await app.close();
+    }
+  });
+
+  it('drops a stream whose checks are not done within HANDSHAKE_TIMEOUT_MS, and counts it as timeout', async () => {
+    const app = await startApp({ HANDSHAKE_TIMEOUT_MS: '300' });
+    const tickets = app.app.get(TicketsService);
+    const redeem = tickets.redeem.bind(tickets);
+    let finish!: () => void;
+    const slowStore = new Promise<void>((resolve) => (finish = resolve));
+    const spy = jest.spyOn(tickets, 'redeem').mockImplementationOnce(async (ticket) => {
+      await slowStore;
+      return redeem(ticket);
+    });
+    try {
+      const { ticket } = await app.ticket(await app.devToken('slow-check'));
+      const stream = new SseTestClient(app.http, `/sse?ticket=${ticket}`);
+      expect((await within(stream.closed, 'the stream dropped')).code).toBe(1006);
+      finish();
+      await spy.mock.results[0].value; // the late decision finds its stream gone
+      const samples = await scrape(app.http);
+      expect(samples.get('ws_connections_total{outcome="timeout",transport="sse"}')).toBe(1);
+      expect(samples.get('ws_connections_total{outcome="accepted",transport="sse"}') ?? 0).toBe(0);
+    } finally {
+      finish();
+      spy.mockRestore();
       await app.close();
     }
   });

@@ -24,7 +24,8 @@ export type ConnectionOutcome =
   | 'capacity'
   | 'rate_limited'
   | 'expired'
-  | 'revoked';
+  | 'revoked'
+  | 'timeout';
 
 export type BroadcastTarget = 'user' | 'users' | 'room' | 'all';
 

@@ -38,4 +38,17 @@ export class HandshakeObserver {
         : { code: decision.code, outcome: decision.outcome }),
     });
   }
+
+  /**
+   * A handshake not decided within `HANDSHAKE_TIMEOUT_MS` (its checks waited on a busy loop or a
+   * slow store): the caller drops its connection, and the client sees a reset.
+   */
+  timedOut(req: IncomingMessage, transport: TransportKind = 'websocket'): void {
+    this.metrics.handshake('timeout', transport);
+    this.logger.debug({
+      msg: 'handshake dropped: not decided in time',
+      transport,
+      ip: clientIp(req, this.config.trustProxy),
+    });
+  }
 }

@@ -89,13 +89,24 @@ export class SwitchboardWsAdapter extends WsAdapter {
       socket.on('error', onSocketError);
       // The HTTP server bounded the wait for the headers; this bounds the checks (a slow store)
       // and, for a refused upgrade, the writing of its answer to a peer that does not read.
-      const deadline = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
+      let decided = false;
+      let timedOut = false;
+      const deadline = setTimeout(() => {
+        if (!decided) {
+          timedOut = true;
+          observer.timedOut(req);
+        }
+        socket.destroy();
+      }, handshakeTimeoutMs);
       const clearDeadline = (): void => clearTimeout(deadline);
       socket.once('close', clearDeadline);
       void guard.check(req).then((decision) => {
+        decided = true;
         if (decision.kind === 'reject') {
-          observer.decided(decision, req);
-          writeHttpError(socket, decision);
+          if (!timedOut) {
+            observer.decided(decision, req);
+            writeHttpError(socket, decision);
+          }
           return;
         }
         const { admission } = decision;

@@ -181,12 +181,19 @@ export class SseEndpoint implements OnApplicationBootstrap, OnApplicationShutdow
   /** `GET <SSE_PATH>`: the handshake, then the stream. */
   private async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Bounds the checks (a slow store), as for an upgrade.
-    const deadline = setTimeout(() => res.destroy(), this.config.handshakeTimeoutMs);
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      this.observer.timedOut(req, 'sse');
+      res.destroy();
+    }, this.config.handshakeTimeoutMs);
     const decision = await this.guard.check(req, 'sse');
     clearTimeout(deadline);
     if (decision.kind === 'reject') {
-      this.observer.decided(decision, req, 'sse');
-      sendError(res, decision.status, decision.message, decision);
+      if (!timedOut) {
+        this.observer.decided(decision, req, 'sse');
+        sendError(res, decision.status, decision.message, decision);
+      }
       return;
     }
     if (res.destroyed || res.writableEnded) {
