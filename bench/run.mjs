@@ -627,13 +627,20 @@ async function broadcastAndMeasure(
 // ---------------------------------------------------------------------------------------------
 // storm: Switchboard alone (the baseline has no drain)
 
-/** B's `ws_admission_refused_total{reason}` and `ws_handshakes_in_progress`, from /metrics. */
+/**
+ * B's `ws_admission_refused_total{reason}`, and as `dropped (timeout)` its upgrades not decided
+ * within HANDSHAKE_TIMEOUT_MS (`ws_connections_total{outcome="timeout"}`), from /metrics.
+ */
 async function admissionMetrics(server) {
   const text = await (await metricsOf(server)).text();
   const refused = {};
   for (const match of text.matchAll(/^ws_admission_refused_total\{reason="(\w+)"\} (\d+)/gm)) {
     refused[match[1]] = Number(match[2]);
   }
+  const timeouts = /^ws_connections_total\{outcome="timeout",transport="websocket"\} (\d+)/m.exec(
+    text,
+  );
+  refused['dropped (timeout)'] = Number(timeouts?.[1] ?? 0);
   return refused;
 }
 

@@ -443,7 +443,7 @@ function reconnectHint(reason) {
 }
 
 /**
- * A ticket for `token`: resolves { url, expiresAt }; a refusal rejects with its status (and the
+ * A ticket for `token`: resolves { url, fetchedAt, expiresAt }; a refusal rejects with its status (and the
  * hint of a 503). `signal` aborts it (an impatient client giving up).
  */
 function stormTicket(httpBase, token, signal) {
@@ -459,6 +459,7 @@ function stormTicket(httpBase, token, signal) {
             const body = JSON.parse(text);
             resolve({
               url: body.url,
+              fetchedAt: performance.now(),
               expiresAt: performance.now() + (Number(body.expiresIn) || 30) * 1000,
             });
           } else if (res.statusCode === 503) {
@@ -509,7 +510,11 @@ function stormSocket(url, signal, timeoutMs = 0) {
           }, timeoutMs)
         : null;
     signal?.addEventListener('abort', abort);
-    socket.on('error', (error) => finish(refused(`socket ${error.code ?? error.message}`)));
+    // "socket hang up" (the server closed before answering) and "read ECONNRESET" (a reset) share
+    // their code: the message tells them apart.
+    socket.on('error', (error) =>
+      finish(refused(`socket ${error.code ?? ''} (${error.message})`.replace(' ()', ''))),
+    );
     socket.on('unexpected-response', (_req, res) => {
       let text = '';
       res.on('data', (chunk) => (text += chunk));
@@ -582,6 +587,7 @@ async function comeBack(httpBase, token, hintMs, { attemptTimeoutMs, deadline })
     const controller = new AbortController();
     const begin = performance.now();
     let timedOut = false;
+    let upgradeBegin = begin;
     const timer =
       attemptTimeoutMs > 0
         ? setTimeout(() => {
@@ -595,6 +601,7 @@ async function comeBack(httpBase, token, hintMs, { attemptTimeoutMs, deadline })
       } else {
         storm.ticketReused += 1;
       }
+      upgradeBegin = performance.now();
       const socket = await stormSocket(ticket.url, controller.signal);
       clearTimeout(timer);
       stormSockets.push(socket);
@@ -618,6 +625,21 @@ async function comeBack(httpBase, token, hintMs, { attemptTimeoutMs, deadline })
           storm.timeouts += 1;
           reason = 'timeout';
         }
+      } else if (
+        reason === 'close 4001' &&
+        ticket !== null &&
+        stalledBetween(ticket.fetchedAt, performance.now())
+      ) {
+        // Expired by the server's clock: this worker read the ticket late, or held it across a
+        // stall, so it took the ticket for valid longer than it was.
+        reason = `${reason} (ticket held across a worker stall)`;
+      } else if (
+        reason.includes('socket hang up') &&
+        stalledBetween(upgradeBegin, performance.now())
+      ) {
+        // The server closed a connection that had sent nothing yet: this worker, stalled, had not
+        // written its upgrade request within the server's HANDSHAKE_TIMEOUT_MS.
+        reason = `${reason} during a worker stall`;
       }
       storm.refusals[reason] = (storm.refusals[reason] ?? 0) + 1;
       if (error.message !== 'upgrade 503') {
