@@ -271,14 +271,14 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
     const named = this.named.get(room);
     const joined = resync ? present.filter((user) => named?.get(user.id) !== true) : present;
     const data: PresenceDiffData = { room, joined, left, count };
-    this.pace(room, serverFrame(ServerMessageType.PresenceDiff, data));
+    this.pace(room, () => serverFrame(ServerMessageType.PresenceDiff, data));
     this.name(room, joined, left, count);
     return count;
   }
 
   private tellCount(room: string, count: number): void {
     const data: PresenceCountData = { room, count };
-    this.pace(room, serverFrame(ServerMessageType.PresenceCount, data));
+    this.pace(room, () => serverFrame(ServerMessageType.PresenceCount, data));
     this.named.delete(room); // a large room's members hear counts only
   }
 
@@ -319,20 +319,28 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Sends a presence frame now, or a whole batch after the room's last one. */
-  private pace(room: string, frame: string): void {
-    const now = Date.now();
-    const at = Math.max(now, (this.toldAt.get(room) ?? 0) + this.batchMs);
+  /**
+   * Sends a presence frame now, or a whole batch after the room's last one. The frame is
+   * serialized (once) when it leaves, so that its `ts` is when it was sent: two of a room's frames
+   * are never closer than a batch by their `ts` either.
+   */
+  private pace(room: string, frame: () => string): void {
+    const at = Math.max(Date.now(), (this.toldAt.get(room) ?? 0) + this.batchMs);
     this.toldAt.set(room, at);
-    if (at === now) {
-      this.node.deliverToRoom(room, frame);
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.paced.delete(timer);
-      this.node.deliverToRoom(room, frame);
-    }, at - now);
-    this.paced.add(timer);
+    const send = (): void => {
+      const early = at - Date.now();
+      if (early > 0) {
+        // A timer may fire a millisecond before `Date.now()` reaches its time: wait that out.
+        const timer = setTimeout(() => {
+          this.paced.delete(timer);
+          send();
+        }, early);
+        this.paced.add(timer);
+        return;
+      }
+      this.node.deliverToRoom(room, frame());
+    };
+    send();
   }
 
   private large(count: number): boolean {

@@ -254,3 +254,42 @@ describe('RoomsService above PRESENCE_DIFF_MAX_MEMBERS', () => {
     });
   });
 });
+
+describe('RoomsService: presence frames of a room, paced', () => {
+  const BATCH_MS = 100;
+  const kit = unitKit({ PRESENCE_BATCH_MS: String(BATCH_MS) });
+  const { rooms, batches } = roomsOn(kit);
+  beforeAll(async () => {
+    await kit.init();
+  });
+  afterAll(() => {
+    rooms.onApplicationShutdown();
+    batches.onApplicationShutdown();
+    kit.dispose();
+  });
+
+  it('leave at least one batch apart, by their ts too, however soon the next batch is told', async () => {
+    const ann = kit.connect('ann');
+    const newcomers = ['ben', 'cat', 'dan'].map((id) => kit.connect(id));
+    const { after } = await rooms.join(ann.connection, 'paced');
+    after?.();
+    // Three batches told back to back (as when the store answers a late batch and the next one
+    // quickly): the first frame leaves at once, the others a batch after the one before.
+    for (const newcomer of newcomers) {
+      const joined = await rooms.join(newcomer.connection, 'paced');
+      joined.after?.();
+      await batches.flush();
+    }
+    const stamps = () =>
+      (ann.socket.frames() as Array<{ type: string; ts: number }>)
+        .filter((frame) => frame.type === 'presence.diff')
+        .map((frame) => frame.ts);
+    expect(stamps()).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 3 * BATCH_MS));
+    const [first, second, third] = stamps();
+    expect(stamps()).toHaveLength(3);
+    expect(second - first).toBeGreaterThanOrEqual(BATCH_MS);
+    expect(third - second).toBeGreaterThanOrEqual(BATCH_MS);
+    expect(ofType(ann.socket, 'presence.diff').at(-1)).toMatchObject({ count: 4 });
+  });
+});
