@@ -70,13 +70,13 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
   /** Changes to tell this instance's members at the next flush (made here, or received). */
   private toTell = new Map<string, Batch>();
   /**
-   * When each room's last presence frame went (or goes) out: the next leaves a whole batch later
-   * at the earliest, however late the store answered for the last one, so that a member gets at
-   * most one presence frame in any `PRESENCE_BATCH_MS`.
+   * When each room's last presence frame went out (after its `ts`): the next leaves a whole batch
+   * later at the earliest, however late the store answered or the timer fired, so that a member
+   * gets at most one presence frame in any `PRESENCE_BATCH_MS`.
    */
   private readonly toldAt = new Map<string, number>();
-  /** Presence frames waiting for their turn. */
-  private readonly paced = new Set<NodeJS.Timeout>();
+  /** Per room, the presence notices waiting for their turn, and the timer that sends the next. */
+  private readonly outboxes = new Map<string, Outbox>();
   /** The last count seen of each room with local members. */
   private readonly counts = new Map<string, number>();
   /**
@@ -114,8 +114,8 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
-    this.paced.forEach((timer) => clearTimeout(timer));
-    this.paced.clear();
+    this.outboxes.forEach((outbox) => clearTimeout(outbox.timer));
+    this.outboxes.clear();
   }
 
   /** A user's presence in the room changed (first connection in, or last one out). */
@@ -140,6 +140,8 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
   forget(room: string): void {
     this.counts.delete(room);
     this.toldAt.delete(room);
+    clearTimeout(this.outboxes.get(room)?.timer);
+    this.outboxes.delete(room);
     this.named.delete(room);
     this.firstPages.delete(room);
   }
@@ -271,14 +273,14 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
     const named = this.named.get(room);
     const joined = resync ? present.filter((user) => named?.get(user.id) !== true) : present;
     const data: PresenceDiffData = { room, joined, left, count };
-    this.pace(room, () => serverFrame(ServerMessageType.PresenceDiff, data));
+    this.pace(room, { type: ServerMessageType.PresenceDiff, data });
     this.name(room, joined, left, count);
     return count;
   }
 
   private tellCount(room: string, count: number): void {
     const data: PresenceCountData = { room, count };
-    this.pace(room, () => serverFrame(ServerMessageType.PresenceCount, data));
+    this.pace(room, { type: ServerMessageType.PresenceCount, data });
     this.named.delete(room); // a large room's members hear counts only
   }
 
@@ -320,32 +322,86 @@ export class PresenceBatches implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Sends a presence frame now, or a whole batch after the room's last one. The frame is
-   * serialized (once) when it leaves, so that its `ts` is when it was sent: two of a room's frames
-   * are never closer than a batch by their `ts` either.
+   * Sends a presence notice now, or a whole batch after the room's last one went out. Notices that
+   * wait are folded into the last one waiting of their type (a later count replaces an earlier
+   * one; diffs combine as a client applies them), so a room that falls behind sends fewer, larger
+   * frames instead of a growing queue. A frame is serialized (once) when it leaves: its `ts` is
+   * when it was sent.
    */
-  private pace(room: string, frame: () => string): void {
-    const at = Math.max(Date.now(), (this.toldAt.get(room) ?? 0) + this.batchMs);
-    this.toldAt.set(room, at);
-    const send = (): void => {
-      const early = at - Date.now();
-      if (early > 0) {
-        // A timer may fire a millisecond before `Date.now()` reaches its time: wait that out.
-        const timer = setTimeout(() => {
-          this.paced.delete(timer);
-          send();
-        }, early);
-        this.paced.add(timer);
-        return;
-      }
-      this.node.deliverToRoom(room, frame());
-    };
-    send();
+  private pace(room: string, notice: Notice): void {
+    let outbox = this.outboxes.get(room);
+    if (outbox === undefined) {
+      outbox = { waiting: [], timer: undefined };
+      this.outboxes.set(room, outbox);
+    }
+    const last = outbox.waiting.at(-1);
+    if (last?.type === ServerMessageType.PresenceDiff && notice.type === last.type) {
+      last.data = foldDiffs(last.data, notice.data);
+    } else if (last?.type === ServerMessageType.PresenceCount && notice.type === last.type) {
+      last.data = notice.data;
+    } else {
+      outbox.waiting.push(notice);
+    }
+    if (outbox.timer === undefined) {
+      this.sendNext(room, outbox);
+    }
+  }
+
+  private sendNext(room: string, outbox: Outbox): void {
+    outbox.timer = undefined;
+    const wait = (this.toldAt.get(room) ?? -Infinity) + this.batchMs - Date.now();
+    if (wait > 0) {
+      outbox.timer = setTimeout(() => this.sendNext(room, outbox), wait);
+      return;
+    }
+    const notice = outbox.waiting.shift();
+    if (notice === undefined) {
+      this.outboxes.delete(room);
+      return;
+    }
+    this.node.deliverToRoom(room, serverFrame(notice.type, notice.data));
+    this.toldAt.set(room, Date.now());
+    if (outbox.waiting.length > 0) {
+      outbox.timer = setTimeout(() => this.sendNext(room, outbox), this.batchMs);
+    } else {
+      this.outboxes.delete(room);
+    }
   }
 
   private large(count: number): boolean {
     return count > this.diffMaxMembers;
   }
+}
+
+/** A presence notice waiting for its room's turn. */
+type Notice =
+  | { type: typeof ServerMessageType.PresenceDiff; data: PresenceDiffData }
+  | { type: typeof ServerMessageType.PresenceCount; data: PresenceCountData };
+
+interface Outbox {
+  waiting: Notice[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * One diff that tells what `earlier` then `later` told, as a client applies them (add or update
+ * each of `joined`, remove each of `left`, set `count`).
+ */
+export function foldDiffs(earlier: PresenceDiffData, later: PresenceDiffData): PresenceDiffData {
+  const laterLeft = new Set(later.left);
+  const laterJoined = new Set(later.joined.map((user) => user.id));
+  return {
+    room: later.room,
+    joined: [
+      ...earlier.joined.filter((user) => !laterLeft.has(user.id) && !laterJoined.has(user.id)),
+      ...later.joined,
+    ],
+    left: [
+      ...earlier.left.filter((id) => !laterJoined.has(id) && !laterLeft.has(id)),
+      ...later.left,
+    ],
+    count: later.count,
+  };
 }
 
 function batchOf(batches: Map<string, Batch>, room: string): Batch {

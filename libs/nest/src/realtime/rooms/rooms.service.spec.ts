@@ -3,7 +3,7 @@ import { unitKit } from '../../../../../test/support/unit-kit';
 import { ConnectionClosedError } from '../../core/connection';
 import { ClientError } from '../messages/client-error';
 import { MemoryPresenceStore } from '../presence/memory-presence.store';
-import { PresenceBatches } from '../presence/presence-batches';
+import { foldDiffs, PresenceBatches } from '../presence/presence-batches';
 import { ClaimsRoomPolicy } from './room-policy';
 import { RoomsService } from './rooms.service';
 
@@ -268,28 +268,61 @@ describe('RoomsService: presence frames of a room, paced', () => {
     kit.dispose();
   });
 
-  it('leave at least one batch apart, by their ts too, however soon the next batch is told', async () => {
+  it('leave at least one batch apart, by their ts too; those that wait fold into one', async () => {
     const ann = kit.connect('ann');
     const newcomers = ['ben', 'cat', 'dan'].map((id) => kit.connect(id));
     const { after } = await rooms.join(ann.connection, 'paced');
     after?.();
-    // Three batches told back to back (as when the store answers a late batch and the next one
-    // quickly): the first frame leaves at once, the others a batch after the one before.
+    // Three batches told back to back (as when the store answers a late batch and the next ones
+    // quickly): the first frame leaves at once; the next two wait their turn as one.
     for (const newcomer of newcomers) {
       const joined = await rooms.join(newcomer.connection, 'paced');
       joined.after?.();
       await batches.flush();
     }
-    const stamps = () =>
-      (ann.socket.frames() as Array<{ type: string; ts: number }>)
-        .filter((frame) => frame.type === 'presence.diff')
-        .map((frame) => frame.ts);
-    expect(stamps()).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 3 * BATCH_MS));
-    const [first, second, third] = stamps();
-    expect(stamps()).toHaveLength(3);
-    expect(second - first).toBeGreaterThanOrEqual(BATCH_MS);
-    expect(third - second).toBeGreaterThanOrEqual(BATCH_MS);
-    expect(ofType(ann.socket, 'presence.diff').at(-1)).toMatchObject({ count: 4 });
+    const diffs = () =>
+      (ann.socket.frames() as Array<{ type: string; ts: number; data: unknown }>).filter(
+        (frame) => frame.type === 'presence.diff',
+      );
+    expect(diffs()).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 2 * BATCH_MS));
+    const [first, second] = diffs();
+    expect(diffs()).toHaveLength(2);
+    expect(second.ts - first.ts).toBeGreaterThanOrEqual(BATCH_MS);
+    expect(first.data).toMatchObject({ joined: [{ id: 'ann' }, { id: 'ben' }], count: 2 });
+    expect(second.data).toEqual({
+      room: 'paced',
+      joined: [
+        { id: 'cat', name: 'cat' },
+        { id: 'dan', name: 'dan' },
+      ],
+      left: [],
+      count: 4,
+    });
+  });
+});
+
+describe('foldDiffs', () => {
+  const user = (id: string) => ({ id, name: id.toUpperCase() });
+  const diff = (joined: string[], left: string[], count: number) => ({
+    room: 'r',
+    joined: joined.map(user),
+    left,
+    count,
+  });
+
+  it('tells in one diff what two told, as a client applies them', () => {
+    // ann joins then leaves; bob leaves then comes back; cat joins in both (renamed); dan leaves.
+    const earlier = diff(['ann', 'cat'], ['bob', 'dan'], 5);
+    const later = {
+      ...diff(['bob'], ['ann'], 4),
+      joined: [user('bob'), { id: 'cat', name: 'Cat 2' }],
+    };
+    expect(foldDiffs(earlier, later)).toEqual({
+      room: 'r',
+      joined: [user('bob'), { id: 'cat', name: 'Cat 2' }],
+      left: ['dan', 'ann'],
+      count: 4,
+    });
   });
 });
