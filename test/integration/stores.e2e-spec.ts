@@ -206,6 +206,53 @@ describe.each(REDIS_MODES)('RedisBroker streams across instances (%s)', (mode) =
   });
 });
 
+describe.each(REDIS_MODES)('RedisBroker, a subscription on its way (%s)', (mode) => {
+  it('does not wait for the echo of a publication sent before the subscription took effect', async () => {
+    const redis = await connect(mode);
+    try {
+      const broker = new RedisBroker(redis, 'one', CONTRACT_STREAMS);
+      const heard: string[] = [];
+      broker.onMessage((_, message) => heard.push(message));
+      // The SUBSCRIBE leaves late, as when the subscriber connection is busy: a publication made
+      // meanwhile is published before it, and its echo never comes.
+      const command = mode === 'cluster' ? 'ssubscribe' : 'subscribe';
+      const subscriber = redis.subscriber as unknown as Record<
+        string,
+        (...names: string[]) => Promise<unknown>
+      >;
+      const original = subscriber[command].bind(subscriber);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const spy = jest.spyOn(subscriber, command).mockImplementation(async (...names) => {
+        await held;
+        return original(...names);
+      });
+      const lost = jest.spyOn(redis, 'subscriptionLost');
+      const subscribed = broker.subscribe('u:racer');
+      const started = Date.now();
+      const first = await broker.publishToStream('u:racer', 'm1');
+      const tookMs = Date.now() - started;
+      release();
+      await subscribed;
+      spy.mockRestore();
+      // Before, it waited for the echo timeout and reported the shard's subscription lost.
+      expect(tookMs).toBeLessThan(redis.probe.timeoutMs / 2);
+      expect(lost).not.toHaveBeenCalled();
+      expect(first?.offset).toBe(1);
+      // Subscribed, the next one is heard back, and both are in the stream.
+      await broker.publishToStream('u:racer', 'm2');
+      expect(heard).toContain('m2');
+      expect(
+        (await broker.history('u:racer', { after: 0, limit: 10 })).publications.map(
+          (p) => p.message,
+        ),
+      ).toEqual(['m1', 'm2']);
+    } finally {
+      await redis.onApplicationShutdown();
+    }
+  });
+});
+
 describe('RedisBroker streams after data loss', () => {
   it('starts a new epoch from offset 1 when Redis lost the stream', async () => {
     const redis = await connect('single');

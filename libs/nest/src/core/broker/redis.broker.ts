@@ -136,7 +136,9 @@ interface Echo {
  * `|<offset>|<epoch>|<message>` and every instance delivers it from Redis, this one too, so that
  * the local sockets see a stream in the same order as everyone else; `publishToStream` resolves
  * once its own sockets were served, as `publish` does: a fast publisher waits for the local send
- * loop instead of queueing behind it.
+ * loop instead of queueing behind it. (Not while the channel's subscription is still on its way:
+ * the publication may reach Redis first and never come back; the socket whose entering asked for
+ * the subscription starts from the stream's position after it.)
  *
  * A stream's publications reach the handlers once each, in offset order, with no gap: a
  * publication that skips offsets is held while the missed ones are read from history, and the
@@ -158,6 +160,11 @@ interface Echo {
 export class RedisBroker implements Broker, OnApplicationShutdown {
   private readonly logger = new Logger(RedisBroker.name);
   private readonly interest = new Set<string>();
+  /**
+   * Channels whose subscription is on its way to Redis, with how many are: a publication sent
+   * meanwhile may be published before the subscription takes effect, and then no echo comes.
+   */
+  private readonly subscribing = new Map<string, number>();
   private readonly handlers: BrokerHandler[] = [];
   private readonly resubscribedListeners: Array<() => void> = [];
   private readonly origin: string;
@@ -231,6 +238,8 @@ export class RedisBroker implements Broker, OnApplicationShutdown {
   ): Promise<StreamPosition | null> {
     this.assertReady();
     const [meta, log] = this.streamKeys(channel);
+    // Only a subscription in effect before the script runs is sure to bring the echo back.
+    const heard = this.interest.has(channel) && !this.subscribing.has(channel);
     let position: StreamPosition;
     try {
       // Bounded by the command timeout; a script that failed or timed out may or may not have
@@ -258,7 +267,7 @@ export class RedisBroker implements Broker, OnApplicationShutdown {
       }
       return null;
     }
-    if (this.interest.has(channel) && this.redis.subscriber.status === 'ready') {
+    if (heard && this.interest.has(channel) && this.redis.subscriber.status === 'ready') {
       await this.served(channel, position);
     }
     return position;
@@ -275,7 +284,17 @@ export class RedisBroker implements Broker, OnApplicationShutdown {
 
   async subscribe(channel: string): Promise<void> {
     this.interest.add(channel);
-    await this.apply(() => this.subscribeWire(channel));
+    this.subscribing.set(channel, (this.subscribing.get(channel) ?? 0) + 1);
+    try {
+      await this.apply(() => this.subscribeWire(channel));
+    } finally {
+      const left = (this.subscribing.get(channel) ?? 1) - 1;
+      if (left === 0) {
+        this.subscribing.delete(channel);
+      } else {
+        this.subscribing.set(channel, left);
+      }
+    }
   }
 
   async unsubscribe(channel: string): Promise<void> {
