@@ -1,8 +1,7 @@
 import { request } from 'node:http';
 import { connect, type Server, type Socket } from 'node:net';
 import { CloseCode, type DevTokenResponse, type TicketResponse } from '@switchboard/protocol';
-import { TicketsService } from '../../libs/nest/src/tickets/tickets.service';
-import { startApp, type TestApp, waitUntil } from '../support/app';
+import { holdNextRedemption, startApp, type TestApp, waitUntil } from '../support/app';
 import { heldSockets } from '../support/descriptors';
 import { scrape } from '../support/prometheus';
 import { RawWebSocket } from '../support/raw-ws';
@@ -148,14 +147,7 @@ describe('Slow clients hold nothing: HANDSHAKE_TIMEOUT_MS', () => {
   });
 
   it('bounds an upgrade whose checks take long', async () => {
-    const tickets = app.app.get(TicketsService);
-    const redeem = tickets.redeem.bind(tickets);
-    let finish!: () => void;
-    const slowStore = new Promise<void>((resolve) => (finish = resolve));
-    const spy = jest.spyOn(tickets, 'redeem').mockImplementationOnce(async (ticket) => {
-      await slowStore;
-      return redeem(ticket);
-    });
+    const { spy, release: finish } = holdNextRedemption(app);
     try {
       const { url } = await app.ticket(await app.devToken('slow-check'));
       const { pathname, search } = new URL(url);

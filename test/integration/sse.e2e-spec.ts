@@ -1,8 +1,14 @@
 import { CloseCode, ErrorCode, type ErrorData, type WelcomeData } from '@switchboard/protocol';
 import { BroadcastService } from '../../libs/nest/src/broadcast/broadcast.service';
 import { Hub } from '../../libs/nest/src/core/hub';
-import { TicketsService } from '../../libs/nest/src/tickets/tickets.service';
-import { startApp, TEST_ORIGIN, type TestApp, twoInstances, waitUntil } from '../support/app';
+import {
+  holdNextRedemption,
+  startApp,
+  TEST_ORIGIN,
+  type TestApp,
+  twoInstances,
+  waitUntil,
+} from '../support/app';
 import { REDIS_MODES, type RedisBackend, startBackend } from '../support/backends';
 import { scrape } from '../support/prometheus';
 import { SseTestClient, sseConnected } from '../support/sse-client';
@@ -233,14 +239,7 @@ describe('Server-Sent Events between keep-alives', () => {
 
   it('drops a stream whose checks are not done within HANDSHAKE_TIMEOUT_MS, and counts it as timeout', async () => {
     const app = await startApp({ HANDSHAKE_TIMEOUT_MS: '300' });
-    const tickets = app.app.get(TicketsService);
-    const redeem = tickets.redeem.bind(tickets);
-    let finish!: () => void;
-    const slowStore = new Promise<void>((resolve) => (finish = resolve));
-    const spy = jest.spyOn(tickets, 'redeem').mockImplementationOnce(async (ticket) => {
-      await slowStore;
-      return redeem(ticket);
-    });
+    const { spy, release: finish } = holdNextRedemption(app);
     try {
       const { ticket } = await app.ticket(await app.devToken('slow-check'));
       const stream = new SseTestClient(app.http, `/sse?ticket=${ticket}`);

@@ -8,6 +8,7 @@ import { loadConfig } from '../../libs/nest/src/config/config.schema';
 import { createLogger } from '../../libs/nest/src/logging/logger';
 import type { RealtimeOptions } from '../../libs/nest/src/realtime/realtime.module';
 import { InstanceLease } from '../../libs/nest/src/redis/instance-lease';
+import { TicketsService } from '../../libs/nest/src/tickets/tickets.service';
 import { testPrefix } from './redis';
 
 export { waitUntil } from './wait';
@@ -147,4 +148,21 @@ export async function twoInstances(
   const started = [a, b].filter((result) => result.status === 'fulfilled');
   await Promise.all(started.map((result) => result.value.close()));
   throw (a.status === 'rejected' ? a : (b as PromiseRejectedResult)).reason;
+}
+
+/**
+ * Holds the app's next ticket redemption, as a slow ticket store would, until `release`: the
+ * handshake's checks wait meanwhile. `spy` tells when the redemption started (`mock.calls`) and
+ * ends with it (`mock.results[0].value`); restore it when done.
+ */
+export function holdNextRedemption(app: TestApp) {
+  const tickets = app.app.get(TicketsService);
+  const redeem = tickets.redeem.bind(tickets);
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const spy = jest.spyOn(tickets, 'redeem').mockImplementationOnce(async (ticket) => {
+    await held;
+    return redeem(ticket);
+  });
+  return { spy, release };
 }

@@ -291,22 +291,20 @@ describe('SwitchboardClient transports', () => {
     await settle();
     // The instance drains; the upgrades that follow land on instances refusing them with 503,
     // which a browser sees only as 1006 before open.
-    FakeSocket.last.drop(CloseCode.GoingAway, 'server shutting down, reconnect in 0 ms');
-    for (let attempt = 1; attempt <= 4; attempt++) {
-      await jest.advanceTimersByTimeAsync(1_000);
-      FakeSocket.last.drop(CloseCode.Abnormal);
-    }
-    await settle();
+    const drainThenBreak = async (breaks: number): Promise<void> => {
+      FakeSocket.last.drop(CloseCode.GoingAway, 'server shutting down, reconnect in 0 ms');
+      for (let attempt = 1; attempt <= breaks; attempt++) {
+        await jest.advanceTimersByTimeAsync(1_000);
+        FakeSocket.last.drop(CloseCode.Abnormal);
+      }
+      await settle();
+    };
+    await drainThenBreak(4);
     expect(server.streams).toHaveLength(0);
     expect(FakeSocket.all).toHaveLength(6);
     await jest.advanceTimersByTimeAsync(1_000);
     FakeSocket.last.welcome(); // one got through: the count starts over
-    FakeSocket.last.drop(CloseCode.GoingAway, 'server shutting down, reconnect in 0 ms');
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      await jest.advanceTimersByTimeAsync(1_000);
-      FakeSocket.last.drop(CloseCode.Abnormal);
-    }
-    await settle();
+    await drainThenBreak(5);
     // Five in a row: the way no longer passes WebSockets (a proxy met on a new network).
     expect(FakeSocket.all).toHaveLength(11);
     expect(events.at(-1)?.reason).toBe('websocket failed, trying sse');

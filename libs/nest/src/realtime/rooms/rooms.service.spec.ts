@@ -8,13 +8,13 @@ import { ClaimsRoomPolicy } from './room-policy';
 import { RoomsService } from './rooms.service';
 
 /**
- * A RoomsService on the kit's core, with in-memory presence, the default room policy, and
- * presence batches that the test flushes itself (their timer is never started).
+ * A RoomsService on a unit kit's core (configured by `env`), with in-memory presence, the default
+ * room policy, and presence batches that the test flushes itself (their timer is never started);
+ * started before the describe's tests and stopped after them. `join` joins as the router does:
+ * the reply, then what follows it.
  */
-function roomsOn(kit: ReturnType<typeof unitKit>): {
-  rooms: RoomsService;
-  batches: PresenceBatches;
-} {
+function roomsSuite(env: Record<string, string>) {
+  const kit = unitKit(env);
   const presence = new MemoryPresenceStore();
   const batches = new PresenceBatches(kit.hub, kit.node, presence, kit.config);
   const rooms = new RoomsService(
@@ -27,7 +27,20 @@ function roomsOn(kit: ReturnType<typeof unitKit>): {
     batches,
     kit.lease,
   );
-  return { rooms, batches };
+  beforeAll(async () => {
+    await kit.init();
+  });
+  afterAll(() => {
+    rooms.onApplicationShutdown();
+    batches.onApplicationShutdown();
+    kit.dispose();
+  });
+  const join = async (...args: Parameters<RoomsService['join']>) => {
+    const { data, after } = await rooms.join(...args);
+    after?.();
+    return data;
+  };
+  return { kit, rooms, batches, join };
 }
 
 /** One batch told: its frames go out at most one batch (10 ms here) after the last. */
@@ -45,22 +58,7 @@ const ofType = (socket: Frames, type: string) =>
     .map((frame) => frame.data);
 
 describe('RoomsService', () => {
-  const kit = unitKit({ PRESENCE_BATCH_MS: '10' });
-  const { rooms, batches } = roomsOn(kit);
-  beforeAll(async () => {
-    await kit.init();
-  });
-  afterAll(() => {
-    rooms.onApplicationShutdown();
-    batches.onApplicationShutdown();
-    kit.dispose();
-  });
-  /** Joins as the router does: the reply, then what follows it. */
-  const join = async (...args: Parameters<RoomsService['join']>) => {
-    const { data, after } = await rooms.join(...args);
-    after?.();
-    return data;
-  };
+  const { kit, rooms, batches, join } = roomsSuite({ PRESENCE_BATCH_MS: '10' });
 
   it('joins and lists everyone; the members hear of the newcomer in the next batch', async () => {
     const ann = kit.connect('ann');
@@ -218,27 +216,19 @@ describe('RoomsService', () => {
 });
 
 describe('RoomsService above PRESENCE_DIFF_MAX_MEMBERS', () => {
-  const kit = unitKit({ PRESENCE_BATCH_MS: '10', PRESENCE_DIFF_MAX_MEMBERS: '2' });
-  const { rooms, batches } = roomsOn(kit);
-  beforeAll(async () => {
-    await kit.init();
-  });
-  afterAll(() => {
-    rooms.onApplicationShutdown();
-    batches.onApplicationShutdown();
-    kit.dispose();
+  const { kit, rooms, batches, join } = roomsSuite({
+    PRESENCE_BATCH_MS: '10',
+    PRESENCE_DIFF_MAX_MEMBERS: '2',
   });
 
   it('sends diffs up to the limit, counts above it, and no typing above it', async () => {
     const [ann, ben, cat] = ['ann', 'ben', 'cat'].map((id) => kit.connect(id));
     for (const { connection } of [ann, ben]) {
-      const { after } = await rooms.join(connection, 'hall');
-      after?.();
+      await join(connection, 'hall');
     }
     await flush(batches);
     expect(ofType(ann.socket, 'presence.diff')).toHaveLength(1);
-    const { after } = await rooms.join(cat.connection, 'hall');
-    after?.();
+    await join(cat.connection, 'hall');
     rooms.typing(ann.connection, 'hall');
     await flush(batches);
     expect(ofType(ann.socket, 'presence.count')).toEqual([{ room: 'hall', count: 3 }]);
@@ -257,27 +247,16 @@ describe('RoomsService above PRESENCE_DIFF_MAX_MEMBERS', () => {
 
 describe('RoomsService: presence frames of a room, paced', () => {
   const BATCH_MS = 100;
-  const kit = unitKit({ PRESENCE_BATCH_MS: String(BATCH_MS) });
-  const { rooms, batches } = roomsOn(kit);
-  beforeAll(async () => {
-    await kit.init();
-  });
-  afterAll(() => {
-    rooms.onApplicationShutdown();
-    batches.onApplicationShutdown();
-    kit.dispose();
-  });
+  const { kit, batches, join } = roomsSuite({ PRESENCE_BATCH_MS: String(BATCH_MS) });
 
   it('leave at least one batch apart, by their ts too; those that wait fold into one', async () => {
     const ann = kit.connect('ann');
     const newcomers = ['ben', 'cat', 'dan'].map((id) => kit.connect(id));
-    const { after } = await rooms.join(ann.connection, 'paced');
-    after?.();
+    await join(ann.connection, 'paced');
     // Three batches told back to back (as when the store answers a late batch and the next ones
     // quickly): the first frame leaves at once; the next two wait their turn as one.
     for (const newcomer of newcomers) {
-      const joined = await rooms.join(newcomer.connection, 'paced');
-      joined.after?.();
+      await join(newcomer.connection, 'paced');
       await batches.flush();
     }
     const diffs = () =>
